@@ -1,0 +1,103 @@
+import ArgumentParser
+import CproCore
+import CproVault
+import Foundation
+
+struct CredsImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Store the credentials of a `cpro creds export --format json` read from standard input.",
+        discussion: """
+            The object's keys are the export variables. PISTE_CLIENT_ID, PISTE_CLIENT_SECRET, \
+            CPRO_TECH_LOGIN and CPRO_TECH_PASSWORD are stored (CPRO_ACCOUNT stands in for the last two); \
+            PISTE_OAUTH_URL and CPRO_API_URL are recorded in the config when they differ from the \
+            current ones; a token is never imported. Everything is checked before anything is stored.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    static let ignored: Set<String> = ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT"]
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let text = try StandardInput.readText(limit: 1 << 20)
+        guard let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            throw Failure("standard input is not a JSON object", fr: "l'entrée standard n'est pas un objet JSON")
+        }
+        var strings: [String: String] = [:]
+        for (key, value) in object {
+            let known = StoredField.allCases.map(\.variableName) + ["CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"]
+            guard known.contains(key) || Self.ignored.contains(key) else {
+                throw Failure(
+                    "unknown key \(key) in the import; keys are \(known.joined(separator: ", "))",
+                    fr: "clé inconnue \(key) dans l'import ; les clés sont \(known.joined(separator: ", "))")
+            }
+            guard let s = value as? String else {
+                throw Failure("\(key) must be a string", fr: "\(key) doit être une chaîne")
+            }
+            strings[key] = s
+        }
+
+        var values: [StoredField: SecretBytes] = [:]
+        for field in StoredField.allCases {
+            if let s = strings[field.variableName] { values[field] = SecretBytes(utf8: s) }
+        }
+        if let account = strings["CPRO_ACCOUNT"] {
+            let (login, password) = try CproAccount.decode(SecretBytes(utf8: account))
+            if let l = values[.techLogin], let p = values[.techPassword] {
+                guard l == login, p == password else {
+                    throw Failure(
+                        "CPRO_ACCOUNT does not match CPRO_TECH_LOGIN and CPRO_TECH_PASSWORD; nothing was stored",
+                        fr: "CPRO_ACCOUNT ne correspond pas à CPRO_TECH_LOGIN et CPRO_TECH_PASSWORD ; rien n'a été enregistré")
+                }
+            } else if values[.techLogin] == nil && values[.techPassword] == nil {
+                values[.techLogin] = login
+                values[.techPassword] = password
+            }
+        }
+        guard !values.isEmpty else {
+            throw Failure("the import holds no credential", fr: "l'import ne contient aucun identifiant")
+        }
+        for (field, value) in values {
+            try Validation.check(field, value).forEach { ctx.output.warn(Failure($0.en, fr: $0.fr)) }
+        }
+        var endpointChanges: [(String, String)] = []
+        let current = try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)
+        if let url = strings["PISTE_OAUTH_URL"], url != current.oauthURL {
+            try Endpoints.validate(url, name: "PISTE_OAUTH_URL")
+            endpointChanges.append(("oauth_url", url))
+        }
+        if let url = strings["CPRO_API_URL"], url != current.apiURL {
+            try Endpoints.validate(url, name: "CPRO_API_URL")
+            endpointChanges.append(("api_url", url))
+        }
+
+        let store = try ctx.store()
+        let now = ctx.now
+        try await store.write(Dictionary(uniqueKeysWithValues: values.map { (ctx.key($0.key), StoredValue($0.value, setAt: now)) }))
+        if !endpointChanges.isEmpty {
+            try Settings.updateConfig(ctx.settings.paths) { config in
+                for (key, url) in endpointChanges {
+                    try config.set(key, .string(url), in: Config.section(ctx.profile, ctx.pisteEnvironment))
+                }
+            }
+        }
+        let names = values.keys.sorted().map(\.rawValue)
+        if ctx.output.json {
+            ctx.output.json([
+                "stored": names, "endpoints": endpointChanges.map(\.0),
+                "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue,
+            ])
+        } else {
+            ctx.output.say(
+                "Imported \(names.joined(separator: ", ")) for \(ctx.selection).",
+                "Importé : \(names.joined(separator: ", ")) pour \(ctx.selection).")
+            for (key, url) in endpointChanges {
+                ctx.output.say("Recorded \(key) = \(url) in \(ctx.settings.paths.configFile).",
+                               "Enregistré \(key) = \(url) dans \(ctx.settings.paths.configFile).")
+            }
+        }
+    }
+}

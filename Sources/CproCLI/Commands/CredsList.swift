@@ -1,0 +1,70 @@
+import ArgumentParser
+import CproCore
+import CproVault
+
+struct CredsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Profiles, environments and which fields are set; never a value.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let store = try ctx.store()
+        let listed = try await store.list()
+        var rows: [String: [StoredField: Int64?]] = [:]
+        var order: [(ProfileName, PisteEnvironment)] = []
+        for (key, setAt) in listed {
+            let id = "\(key.profile.value)/\(key.environment.rawValue)"
+            if rows[id] == nil { order.append((key.profile, key.environment)) }
+            rows[id, default: [:]][key.field] = setAt
+        }
+        // Profiles that only have settings in the config still appear, empty.
+        for p in ctx.settings.config.profiles {
+            for e in PisteEnvironment.allCases where ctx.settings.config.values[Config.section(p, e)] != nil {
+                if rows["\(p.value)/\(e.rawValue)"] == nil {
+                    rows["\(p.value)/\(e.rawValue)"] = [:]
+                    order.append((p, e))
+                }
+            }
+        }
+        order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+
+        if ctx.output.json {
+            let entries: [[String: Any]] = order.map { p, e in
+                let set = rows["\(p.value)/\(e.rawValue)"]!
+                var fields: [String: Any] = [:]
+                for f in StoredField.allCases {
+                    var entry: [String: Any] = ["set": set[f] != nil]
+                    if let when = set[f], let w = when { entry["set_at"] = w.rfc3339 }
+                    fields[f.rawValue] = entry
+                }
+                return ["profile": p.value, "environment": e.rawValue, "fields": fields]
+            }
+            ctx.output.json(["backend": store.kind.rawValue, "entries": entries])
+            return
+        }
+        if order.isEmpty {
+            ctx.output.say(
+                "No credentials stored yet (\(store.kind.rawValue) backend). Start with `cpro creds set` or `cpro onboard`.",
+                "Aucun identifiant enregistré (backend \(store.kind.rawValue)). Commencez par `cpro creds set` ou `cpro onboard`.")
+            return
+        }
+        let header = ["PROFILE", "ENVIRONMENT"] + StoredField.allCases.map { $0.rawValue.uppercased() }
+        var table = [header]
+        for (p, e) in order {
+            let set = rows["\(p.value)/\(e.rawValue)"]!
+            table.append([p.value, e.rawValue] + StoredField.allCases.map { f in
+                guard let when = set[f] else { return "-" }
+                return when.map { String($0.rfc3339.prefix(10)) } ?? "set"
+            })
+        }
+        let widths = (0..<header.count).map { c in table.map { $0[c].count }.max()! }
+        for row in table {
+            ctx.output.data(row.enumerated().map { c, cell in
+                c == row.count - 1 ? cell : cell.padding(toLength: widths[c] + 2, withPad: " ", startingAt: 0)
+            }.joined() + "\n")
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import CproCore
+import CproVault
+
+struct VaultInit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the file vault (the passphrase is asked twice), or record --backend as the default.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        switch ctx.backend {
+        case .file:
+            let store = ctx.fileStore()
+            try store.initialise()
+            ctx.output.say("Created the vault \(store.path).", "Coffre créé : \(store.path).")
+        case .env:
+            throw Failure(
+                "the env backend reads variables and has nothing to create",
+                fr: "le backend env lit des variables et n'a rien à créer")
+        case .secretService, .openbao:
+            _ = try ctx.store()  // says it is not available
+        }
+        if globals.backend != nil {
+            try Settings.updateConfig(ctx.settings.paths) { try $0.set("backend", .string(ctx.backend.rawValue)) }
+            ctx.output.say(
+                "Recorded \(ctx.backend.rawValue) as the default backend in \(ctx.settings.paths.configFile).",
+                "Backend par défaut \(ctx.backend.rawValue) enregistré dans \(ctx.settings.paths.configFile).")
+        }
+        if ctx.output.json {
+            ctx.output.json(["backend": ctx.backend.rawValue, "created": true])
+        }
+    }
+}
+
+struct VaultStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the backend, where it stores, and whether it can be opened; asks for nothing.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let store = try ctx.store()
+        var status = await store.status()
+        if store.kind == .file {
+            let source = ctx.environment["CPRO_VAULT_PASSPHRASE"].map { !$0.isEmpty } == true
+                ? "CPRO_VAULT_PASSPHRASE" : (Terminal.open() != nil ? "prompt" : "none")
+            status.details["passphrase_source"] = source
+        }
+        if ctx.output.json {
+            var object: [String: Any] = [
+                "backend": status.backend.rawValue, "location": status.location, "state": status.state.rawValue,
+                "details": status.details, "config": ctx.settings.paths.configFile,
+            ]
+            if let m = status.message { object["message"] = m }
+            ctx.output.json(object)
+            return
+        }
+        ctx.output.data("backend:  \(status.backend.rawValue)\n")
+        ctx.output.data("location: \(status.location)\n")
+        ctx.output.data("state:    \(Self.describe(status.state, ctx.lang))\n")
+        for key in status.details.keys.sorted() {
+            ctx.output.data("\(key): \(status.details[key]!)\n")
+        }
+        if let m = status.message { ctx.output.data("\(m)\n") }
+        ctx.output.data("config:   \(ctx.settings.paths.configFile)\n")
+    }
+
+    static func describe(_ state: BackendStatus.State, _ lang: Language) -> String {
+        switch state {
+        case .ready: lang.pick("ready", "prêt")
+        case .locked: lang.pick("locked (opens with the passphrase)", "verrouillé (s'ouvre avec la phrase de passe)")
+        case .absent: lang.pick("not created yet", "pas encore créé")
+        case .unreachable: lang.pick("unreachable", "injoignable")
+        case .damaged: lang.pick("damaged", "abîmé")
+        }
+    }
+}
+
+struct VaultPasswd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passwd",
+        abstract: "Change the file vault's passphrase (the stored values are not re-encrypted).",
+        discussion: "Non-interactive: the current passphrase in CPRO_VAULT_PASSPHRASE, the new one in CPRO_VAULT_NEW_PASSPHRASE.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let store = ctx.fileStore()
+        try store.changePassphrase()
+        ctx.output.say("Changed the passphrase of \(store.path).", "Phrase de passe de \(store.path) changée.")
+    }
+}

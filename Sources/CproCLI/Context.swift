@@ -1,0 +1,117 @@
+import ArgumentParser
+import CproCore
+import CproVault
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a command needs from the outside world, resolved once: the
+/// variables, settings, selection, output and stores. Commands take it from
+/// here and nowhere else, so tests can drive them with another environment.
+public struct Context: Sendable {
+    public let environment: [String: String]
+    public let settings: Settings
+    public let profile: ProfileName
+    public let pisteEnvironment: PisteEnvironment
+    public let backend: BackendKind
+    public let output: Output
+    public let logger: Logger
+    public var lang: Language { output.lang }
+
+    public init(_ options: GlobalOptions, environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
+        environment = env
+        let lang: Language
+        if let l = options.lang {
+            guard let parsed = Language(rawValue: l.lowercased()) else {
+                throw Failure("--lang takes 'en' or 'fr'", fr: "--lang prend « en » ou « fr »")
+            }
+            lang = parsed
+        } else {
+            lang = Language.from(environment: env)
+        }
+        output = Output(lang: lang, json: options.json)
+        var logger = Logger(label: "cpro")
+        logger.logLevel = options.verbose ? .debug : .warning
+        self.logger = logger
+        settings = try Settings.load(environment: env)
+        profile = try ProfileName(options.profile ?? env["CPRO_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default")
+        pisteEnvironment = try PisteEnvironment.parse(options.environment ?? env["CPRO_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "sandbox")
+        backend = try settings.backend(override: options.backend)
+        for w in settings.config.warnings { output.warn(Failure(w.en, fr: w.fr)) }
+        logger.debug("selected profile \(profile), environment \(pisteEnvironment.rawValue), backend \(backend.rawValue)")
+    }
+
+    public var now: Int64 { Int64(time(nil)) }
+
+    public func key(_ field: StoredField) -> CredentialKey { CredentialKey(profile, pisteEnvironment, field) }
+
+    public var passphrases: CLIPassphrases { CLIPassphrases(environment: environment, lang: lang) }
+
+    public func fileStore() -> FileStore {
+        let out = output
+        return FileStore(
+            path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases,
+            environment: environment, logger: logger, notice: { out.warn($0) })
+    }
+
+    /// The selected backend. Never falls back to another one.
+    public func store() throws -> CredentialStore {
+        try store(backend)
+    }
+
+    public func store(_ kind: BackendKind) throws -> CredentialStore {
+        switch kind {
+        case .file:
+            return fileStore()
+        case .env:
+            return EnvStore(variables: environment, profile: profile, environment: pisteEnvironment)
+        case .secretService, .openbao:
+            throw Failure(
+                "the \(kind.rawValue) backend is not available in this version of cpro; use --backend file",
+                fr: "le backend \(kind.rawValue) n'est pas disponible dans cette version de cpro ; utilisez --backend file")
+        }
+    }
+
+    /// The selection as it appears in messages: "default / sandbox".
+    public var selection: String { "\(profile) / \(pisteEnvironment.rawValue)" }
+}
+
+/// The vault passphrase: CPRO_VAULT_PASSPHRASE (CPRO_VAULT_NEW_PASSPHRASE for a
+/// change), else a no-echo prompt on the terminal, else an immediate error.
+public struct CLIPassphrases: PassphraseSource {
+    let environment: [String: String]
+    let lang: Language
+
+    public func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
+        let variable: String
+        switch purpose {
+        case .unlock, .create: variable = "CPRO_VAULT_PASSPHRASE"
+        case .change: variable = "CPRO_VAULT_NEW_PASSPHRASE"
+        }
+        if let v = environment[variable], !v.isEmpty { return SecretBytes(utf8: v) }
+        guard let tty = Terminal.open() else {
+            throw VaultLocked(
+                "the file vault needs its passphrase and no terminal is attached: set \(variable) for non-interactive use",
+                fr: "le coffre a besoin de sa phrase de passe et aucun terminal n'est attaché : définissez \(variable) pour un usage non interactif")
+        }
+        switch purpose {
+        case .unlock(let path):
+            return try tty.prompt(lang.pick("Passphrase for \(path): ", "Phrase de passe de \(path) : "), echo: false)
+        case .create(let path), .change(let path):
+            if case .create = purpose {
+                tty.write(lang.pick(
+                    "Creating the vault \(path). Choose a passphrase (8 bytes or more); it cannot be recovered.\n",
+                    "Création du coffre \(path). Choisissez une phrase de passe (8 octets ou plus) ; elle ne peut pas être récupérée.\n"))
+            }
+            let first = try tty.prompt(lang.pick("New vault passphrase: ", "Nouvelle phrase de passe : "), echo: false)
+            let second = try tty.prompt(lang.pick("Same passphrase again: ", "La même phrase de passe : "), echo: false)
+            guard first == second else {
+                throw Failure("the two passphrases differ; nothing was changed", fr: "les deux phrases de passe diffèrent ; rien n'a été modifié")
+            }
+            return first
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import CproCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process entry: parses, runs, and turns every error into a message in the
+/// user's language and an exit status. No error text ever repeats an argument
+/// that could be a secret.
+public enum CproMain {
+    public static func run(_ argv: [String] = CommandLine.arguments) async -> Int32 {
+        Hardening.apply()
+        let env = ProcessInfo.processInfo.environment
+        let args = Array(argv.dropFirst())
+        let lang = languageHint(args, env)
+        let output = Output(lang: lang, json: args.contains("--json"))
+
+        if let refused = SecretArguments.refusal(args) {
+            output.say(refused)
+            return 64
+        }
+        do {
+            var command = try Cpro.parseAsRoot(args)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let exit as ExitCode {
+            return exit.rawValue
+        } catch let error as CproError {
+            output.say(error)
+            return 1
+        } catch {
+            let code = Cpro.exitCode(for: error).rawValue
+            let text = SecretArguments.redact(Cpro.fullMessage(for: error), args: args)
+            if code == 0 {
+                Output.write(1, Array((text + "\n").utf8))
+            } else {
+                Output.write(2, Array((text + "\n").utf8))
+            }
+            return code
+        }
+    }
+
+    static func languageHint(_ args: [String], _ env: [String: String]) -> Language {
+        if let i = args.firstIndex(of: "--lang"), i + 1 < args.count, let l = Language(rawValue: args[i + 1]) { return l }
+        if let a = args.first(where: { $0.hasPrefix("--lang=") }), let l = Language(rawValue: String(a.dropFirst(7))) { return l }
+        return Language.from(environment: env)
+    }
+}
+
+/// cpro never takes a secret on the command line (other users can read it in
+/// `ps`, and shells keep it in their history). Options that look like one are
+/// refused before parsing, and error messages never echo arguments.
+enum SecretArguments {
+    static let secretOptions: Set<String> = [
+        "client-id", "client-secret", "secret", "password", "pass", "passwd", "passphrase", "tech-login",
+        "tech-password", "login", "token", "access-token", "value", "cpro-account",
+    ]
+
+    static func refusal(_ args: [String]) -> Failure? {
+        for arg in args {
+            if arg == "--" { break }
+            guard arg.hasPrefix("--") else { continue }
+            let name = arg.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            if secretOptions.contains(name.lowercased().replacingOccurrences(of: "_", with: "-")) {
+                return Failure(
+                    "cpro takes no secret or credential as an option (--\(name)), since other users can read a command line: "
+                        + "run `cpro creds set FIELD` to be prompted, or pipe the value into `cpro creds set --stdin FIELD`",
+                    fr: "cpro ne prend ni secret ni identifiant en option (--\(name)), car d'autres utilisateurs peuvent lire une ligne de commande : "
+                        + "lancez `cpro creds set CHAMP` pour une saisie masquée, ou envoyez la valeur par `cpro creds set --stdin CHAMP`")
+            }
+        }
+        return nil
+    }
+
+    /// Words cpro knows: they may appear in messages as they are.
+    static var vocabulary: Set<String> {
+        var words: Set<String> = ["creds", "set", "get", "list", "remove", "import", "export", "vault", "init", "status",
+                                  "passwd", "token", "clear", "health", "onboard", "exec", "api", "migrate", "help",
+                                  "shell", "dotenv", "json", "en", "fr", "default"]
+        words.formUnion(Field.all.map(\.name))
+        words.formUnion(PisteEnvironment.allCases.map(\.rawValue))
+        words.formUnion(BackendKind.allCases.map(\.rawValue))
+        return words
+    }
+
+    static func redact(_ message: String, args: [String]) -> String {
+        var text = message
+        let known = vocabulary
+        for (i, arg) in args.enumerated() where !arg.isEmpty && !known.contains(arg) {
+            if arg.hasPrefix("-") && !arg.contains("=") { continue }
+            text = text.replacingOccurrences(of: arg, with: "<argument \(i + 1)>")
+        }
+        return text
+    }
+}

@@ -1,0 +1,63 @@
+import CproCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stdout for data, stderr for people. Unbuffered writes, so the order of the
+/// two streams is the order of the calls.
+public struct Output: Sendable {
+    public let lang: Language
+    public let json: Bool
+
+    public func data(_ text: String) { Self.write(1, Array(text.utf8)) }
+    public func data(bytes: [UInt8]) { Self.write(1, bytes) }
+
+    /// Secret bytes to stdout, followed by a newline, without a Swift String.
+    public func data(secret: SecretBytes) {
+        secret.withUnsafeBytes { Self.write(1, $0) }
+        Self.write(1, [0x0A])
+    }
+
+    /// A message for a person, in the user's language.
+    public func say(_ en: String, _ fr: String) { Self.write(2, Array((lang.pick(en, fr) + "\n").utf8)) }
+    public func say(_ error: CproError) { Self.write(2, Array(("cpro: " + error.message(lang) + "\n").utf8)) }
+    public func warn(_ error: CproError) {
+        Self.write(2, Array((lang.pick("cpro: warning: ", "cpro : attention : ") + error.message(lang) + "\n").utf8))
+    }
+
+    /// One JSON document on stdout, keys sorted so output is stable.
+    public func json(_ object: Any) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        Self.write(1, Array(data) + [0x0A])
+    }
+
+    static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write(fd, $0) }
+    }
+
+    static func write(_ fd: Int32, _ raw: UnsafeRawBufferPointer) {
+        var off = 0
+        while off < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            off += n
+        }
+    }
+}
+
+extension Int64 {
+    /// RFC 3339 in UTC, e.g. 2026-11-29T19:16:57Z.
+    var rfc3339: String {
+        var t = time_t(self)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                      Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import CproCore
+
+public struct Cpro: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cpro",
+        abstract: "Keeps the Chorus Pro API credentials (PISTE OAuth client and technical account) safe and working.",
+        discussion: """
+            Credentials are stored per profile and environment (sandbox, production) in an encrypted \
+            vault (the default), and handed to other tools without ever appearing in a command line. \
+            See docs/getting-started.md.
+            """,
+        subcommands: [Creds.self, Vault.self])
+
+    @OptionGroup var globals: GlobalOptions
+
+    public init() {}
+}
+
+struct Creds: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "creds",
+        abstract: "Store, read, list and remove the four credentials.",
+        subcommands: [CredsSet.self, CredsGet.self, CredsList.self, CredsRemove.self, CredsImport.self])
+
+    @OptionGroup var globals: GlobalOptions
+}
+
+struct Vault: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vault",
+        abstract: "Create the file vault, show the backend's state, change the vault passphrase.",
+        subcommands: [VaultInit.self, VaultStatus.self, VaultPasswd.self])
+
+    @OptionGroup var globals: GlobalOptions
+}

@@ -1,0 +1,145 @@
+import CproCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The terminal's settings while echo is off, so a signal can put them back.
+nonisolated(unsafe) private var savedTermios = termios()
+nonisolated(unsafe) private var savedFD: Int32 = -1
+
+private func restoreTerminal(_ sig: Int32) {
+    if savedFD >= 0 { tcsetattr(savedFD, TCSAFLUSH, &savedTermios) }
+    signal(sig, SIG_DFL)
+    raise(sig)
+}
+
+/// The controlling terminal, opened directly (like ssh and sudo do), so prompts
+/// work while standard input carries data and standard output is piped.
+public final class Terminal: @unchecked Sendable {
+    let fd: Int32
+
+    /// nil when the process has no controlling terminal (CI, cron, a pipe from
+    /// a service): then cpro must fail at once instead of waiting for input.
+    public static func open() -> Terminal? {
+        let fd = Glibc.open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        guard isatty(fd) == 1 else {
+            close(fd)
+            return nil
+        }
+        return Terminal(fd: fd)
+    }
+
+    init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+
+    public func write(_ text: String) {
+        let bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n <= 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+
+    public struct Cancelled: CproError {
+        public func message(_ lang: Language) -> String {
+            lang.pick("cancelled at the prompt; nothing was changed", "annulé à la saisie ; rien n'a été modifié")
+        }
+    }
+
+    /// Reads one line into protected memory. With `echo: false` the terminal's
+    /// echo is off while typing and restored after, also on Ctrl-C.
+    public func prompt(_ text: String, echo: Bool, limit: Int = Validation.maxValueBytes + 1) throws -> SecretBytes {
+        write(text)
+        var old = termios()
+        let canHideEcho = !echo && tcgetattr(fd, &old) == 0
+        var handlers: [(Int32, sighandler_t?)] = []
+        if canHideEcho {
+            savedTermios = old
+            savedFD = fd
+            for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP] {
+                handlers.append((sig, signal(sig, restoreTerminal)))
+            }
+            var quiet = old
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            quiet.c_lflag |= tcflag_t(ECHONL)
+            tcsetattr(fd, TCSAFLUSH, &quiet)
+        }
+        defer {
+            if canHideEcho {
+                tcsetattr(fd, TCSAFLUSH, &old)
+                savedFD = -1
+                for (sig, h) in handlers { signal(sig, h) }
+            }
+        }
+        var length = 0
+        var ended = false
+        let buffer = try SecretBytes(count: limit) { buf in
+            var byte: UInt8 = 0
+            while length < limit {
+                let n = Glibc.read(fd, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                if byte == UInt8(ascii: "\n") { ended = true; break }
+                buf[length] = byte
+                length += 1
+                byte = 0
+            }
+        }
+        if !ended && length == 0 { throw Cancelled() }
+        if length >= limit {
+            throw Failure(
+                "the value typed is longer than \(Validation.maxValueBytes) bytes",
+                fr: "la valeur saisie dépasse \(Validation.maxValueBytes) octets")
+        }
+        var end = length
+        // A terminal in raw-ish modes may leave the carriage return in.
+        if end > 0, buffer.withUnsafeBytes({ $0[end - 1] }) == UInt8(ascii: "\r") { end -= 1 }
+        return buffer.withUnsafeBytes { SecretBytes(copying: $0[0..<end]) }
+    }
+}
+
+/// Standard input, read whole into protected memory.
+public enum StandardInput {
+    public static func readSecret(limit: Int) throws -> SecretBytes {
+        var length = 0
+        let buffer = try SecretBytes(count: limit + 2) { buf in
+            while length < limit + 2 {
+                let n = Glibc.read(0, buf.baseAddress! + length, limit + 2 - length)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                length += n
+            }
+        }
+        var end = length
+        if end > 0, buffer.withUnsafeBytes({ $0[end - 1] }) == UInt8(ascii: "\n") { end -= 1 }
+        if end > limit {
+            throw Failure(
+                "standard input holds more than \(limit) bytes",
+                fr: "l'entrée standard contient plus de \(limit) octets")
+        }
+        return buffer.withUnsafeBytes { SecretBytes(copying: $0[0..<end]) }
+    }
+
+    public static func readText(limit: Int) throws -> String {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+            if out.count > limit {
+                throw Failure("standard input holds more than \(limit) bytes", fr: "l'entrée standard contient plus de \(limit) octets")
+            }
+        }
+        defer { Sodium.memzero(&out); Sodium.memzero(&chunk) }
+        guard let text = String(validating: out, as: UTF8.self) else {
+            throw Failure("standard input is not UTF-8 text", fr: "l'entrée standard n'est pas du texte UTF-8")
+        }
+        return text
+    }
+}

@@ -1,0 +1,19 @@
+/// The contract's diagnosis codes (cli.md). Every failure of a check ends as one.
+public enum Diagnosis: String, Sendable, CaseIterable, Codable {
+    case ok
+    case credentialsMissing = "credentials_missing"
+    case oauthInvalidClient = "oauth_invalid_client"
+    case oauthRejected = "oauth_rejected"
+    case techAccountRejected = "tech_account_rejected"
+    case apiAccessDenied = "api_access_denied"
+    case chorusError = "chorus_error"
+    case unreachable
+    case unexpectedResponse = "unexpected_response"
+    case passwordExpiring = "password_expiring"
+    case vaultLocked = "vault_locked"
+}
+
+/// An error that carries a diagnosis code for reports and exit statuses.
+public protocol DiagnosedError: CproError {
+    var diagnosis: Diagnosis { get }
+}

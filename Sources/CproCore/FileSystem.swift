@@ -1,0 +1,203 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few file-system moves that every piece of state in cpro makes (vault,
+/// config, token cache), written once: private folders, advisory locks, and
+/// atomic replacement in the manner of git's credential-store.
+public enum SecureFiles {
+    public struct IOError: CproError, CustomStringConvertible {
+        public let operation: String
+        public let path: String
+        public let code: Int32
+        public func message(_ lang: Language) -> String {
+            let reason = String(cString: strerror(code))
+            return lang.pick("\(operation) \(path): \(reason)", "\(operation) \(path) : \(reason)")
+        }
+    }
+
+    /// Creates `path` and any missing parents with mode 0700 (never wider, whatever
+    /// the umask). An existing final folder owned by us with group or other bits is
+    /// tightened; one owned by someone else is refused.
+    public static func ensurePrivateDirectory(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw IOError(operation: "not a folder:", path: path, code: ENOTDIR)
+            }
+            guard st.st_uid == geteuid() else {
+                throw Failure(
+                    "\(path) belongs to another user; cpro keeps its state only in folders of its own",
+                    fr: "\(path) appartient à un autre utilisateur ; cpro ne garde son état que dans ses propres dossiers")
+            }
+            if st.st_mode & 0o077 != 0 {
+                guard chmod(path, 0o700) == 0 else { throw IOError(operation: "chmod", path: path, code: errno) }
+            }
+            return
+        }
+        let parent = dirname(of: path)
+        if parent != path, !parent.isEmpty, !exists(parent) {
+            try ensurePrivateDirectory(parent)
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw IOError(operation: "mkdir", path: path, code: errno)
+        }
+        // mkdir honours the umask, which can only remove bits; set the mode exactly.
+        _ = chmod(path, 0o700)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    public static func dirname(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// Mode bits of a file, or nil when it does not exist.
+    public static func mode(of path: String) -> UInt32? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return UInt32(st.st_mode & 0o7777)
+    }
+
+    /// Reads a whole file, or nil when it does not exist. Larger than `limit` is
+    /// refused rather than read, so a wrong path cannot exhaust memory.
+    public static func read(_ path: String, limit: Int) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw IOError(operation: "open", path: path, code: errno)
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError(operation: "read", path: path, code: errno)
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit {
+                throw Failure(
+                    "\(path) is larger than \(limit) bytes: not a file cpro wrote",
+                    fr: "\(path) dépasse \(limit) octets : ce n'est pas un fichier écrit par cpro")
+            }
+        }
+        return out
+    }
+
+    /// Replaces `path` with `bytes`, so that a reader or a crash sees the old
+    /// content or the new, never a mix: write a fresh temporary file (0600 from
+    /// its creation), fsync it, rename it over the target, fsync the folder.
+    /// The caller holds the lock that serialises writers.
+    public static func atomicWrite(_ path: String, bytes: [UInt8], environment: [String: String] = [:]) throws {
+        let dir = dirname(of: path)
+        let tmp = "\(path).tmp-\(getpid())-\(Sodium.randomBytes(4).map { String($0, radix: 16) }.joined())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw IOError(operation: "create", path: tmp, code: errno) }
+        var committed = false
+        defer {
+            if !committed { unlink(tmp) }
+        }
+        do {
+            defer { close(fd) }
+            guard fchmod(fd, 0o600) == 0 else { throw IOError(operation: "chmod", path: tmp, code: errno) }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw IOError(operation: "write", path: tmp, code: errno)
+                }
+                offset += n
+            }
+            guard fsync(fd) == 0 else { throw IOError(operation: "fsync", path: tmp, code: errno) }
+        }
+        // Test hook: lets the crash tests kill a writer between the complete
+        // temporary file and the rename. It only delays; it changes no data.
+        if let ms = environment["CPRO_TEST_HOLD_BEFORE_RENAME_MS"].flatMap(Int.init), ms > 0 {
+            usleep(UInt32(min(ms, 60_000)) * 1000)
+        }
+        guard rename(tmp, path) == 0 else { throw IOError(operation: "rename", path: path, code: errno) }
+        committed = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// Deletes temporary files left by writers that died before their rename.
+    /// Only call while holding the writers' lock: then no live writer owns one.
+    public static func removeStaleTemporaries(of path: String) {
+        let dir = dirname(of: path)
+        let base = String(path.split(separator: "/").last ?? "")
+        guard let d = opendir(dir) else { return }
+        defer { closedir(d) }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name.hasPrefix(base + ".tmp-") {
+                unlink(dir + "/" + name)
+            }
+        }
+    }
+
+    /// An exclusive advisory lock (flock) on a lock file beside the state it
+    /// guards. The kernel drops it when the holder exits, even on SIGKILL, so a
+    /// dead process never blocks the others.
+    public final class Lock: @unchecked Sendable {
+        private var fd: Int32
+
+        /// Waits up to `timeout` seconds. Polling rather than a blocking flock
+        /// keeps the wait bounded and the message clear.
+        public init(path: String, timeout: Double = 30, shared: Bool = false) throws {
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw IOError(operation: "open", path: path, code: errno) }
+            let op = (shared ? LOCK_SH : LOCK_EX) | LOCK_NB
+            var waited = 0.0
+            var pause = 0.002
+            while flock(fd, op) != 0 {
+                guard errno == EWOULDBLOCK || errno == EINTR else {
+                    let code = errno
+                    close(fd)
+                    throw IOError(operation: "lock", path: path, code: code)
+                }
+                if waited >= timeout {
+                    close(fd)
+                    throw Failure(
+                        "another cpro process has held \(path) for more than \(Int(timeout)) s; retry, or look for a stuck cpro process",
+                        fr: "un autre processus cpro tient \(path) depuis plus de \(Int(timeout)) s ; réessayez, ou cherchez un processus cpro bloqué")
+                }
+                usleep(UInt32(pause * 1_000_000))
+                waited += pause
+                pause = min(pause * 2, 0.05)
+            }
+        }
+
+        public func release() {
+            if fd >= 0 {
+                flock(fd, LOCK_UN)
+                close(fd)
+                fd = -1
+            }
+        }
+
+        deinit { release() }
+    }
+
+    public static func withLock<T>(_ path: String, timeout: Double = 30, _ body: () throws -> T) throws -> T {
+        let lock = try Lock(path: path, timeout: timeout)
+        defer { lock.release() }
+        return try body()
+    }
+}

@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where cpro keeps its state. With `CPRO_HOME` everything (config, vault, token
+/// cache, locks) lives under that one folder, which is what tests, CI jobs and
+/// users with several isolated setups want; otherwise the XDG base directories.
+public struct Paths: Sendable, Equatable {
+    public let configDirectory: String
+    public let dataDirectory: String
+    public let cacheDirectory: String
+
+    public var configFile: String { configDirectory + "/config.toml" }
+    public var configLock: String { configDirectory + "/config.lock" }
+    public var vaultFile: String { dataDirectory + "/vault.cpro" }
+    public var vaultLock: String { dataDirectory + "/vault.lock" }
+    public var tokenDirectory: String { cacheDirectory + "/tokens" }
+
+    public init(configDirectory: String, dataDirectory: String, cacheDirectory: String) {
+        self.configDirectory = configDirectory
+        self.dataDirectory = dataDirectory
+        self.cacheDirectory = cacheDirectory
+    }
+
+    public static func resolve(environment env: [String: String]) throws -> Paths {
+        if let home = env["CPRO_HOME"], !home.isEmpty {
+            let root = try absolute(home, variable: "CPRO_HOME")
+            return Paths(configDirectory: root, dataDirectory: root, cacheDirectory: root + "/cache")
+        }
+        let home = try homeDirectory(env)
+        // The XDG spec says a relative value is invalid and must be ignored.
+        func xdg(_ name: String, _ fallback: String) -> String {
+            if let v = env[name], v.hasPrefix("/") { return v }
+            return home + "/" + fallback
+        }
+        return Paths(
+            configDirectory: xdg("XDG_CONFIG_HOME", ".config") + "/cpro",
+            dataDirectory: xdg("XDG_DATA_HOME", ".local/share") + "/cpro",
+            cacheDirectory: xdg("XDG_CACHE_HOME", ".cache") + "/cpro")
+    }
+
+    static func absolute(_ path: String, variable: String) throws -> String {
+        if path.hasPrefix("/") { return trimmed(path) }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else {
+            throw Failure("\(variable) is relative and the current folder is unknown",
+                          fr: "\(variable) est relatif et le dossier courant est inconnu")
+        }
+        let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return trimmed(cwd + "/" + path)
+    }
+
+    static func trimmed(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    static func homeDirectory(_ env: [String: String]) throws -> String {
+        if let h = env["HOME"], h.hasPrefix("/") { return trimmed(h) }
+        if let pw = getpwuid(geteuid()), let dir = pw.pointee.pw_dir {
+            return String(cString: dir)
+        }
+        throw Failure("cannot tell the home folder: set HOME or CPRO_HOME",
+                      fr: "dossier personnel introuvable : définissez HOME ou CPRO_HOME")
+    }
+}

@@ -1,0 +1,69 @@
+/// The effective, non-secret settings: the config file, then the variables of
+/// the contract on top. Environment variables win, so CI and tests can point a
+/// configured profile at piste-sim without editing anything.
+public struct Settings: Sendable {
+    public let paths: Paths
+    public let config: Config
+    public let environment: [String: String]
+
+    public static let maxConfigBytes = 1 << 20
+
+    public init(paths: Paths, config: Config, environment: [String: String]) {
+        self.paths = paths
+        self.config = config
+        self.environment = environment
+    }
+
+    public static func load(environment env: [String: String]) throws -> Settings {
+        let paths = try Paths.resolve(environment: env)
+        return Settings(paths: paths, config: try loadConfig(paths), environment: env)
+    }
+
+    static func loadConfig(_ paths: Paths) throws -> Config {
+        guard let bytes = try SecureFiles.read(paths.configFile, limit: maxConfigBytes) else { return try Config() }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Failure("\(paths.configFile) is not UTF-8 text", fr: "\(paths.configFile) n'est pas du texte UTF-8")
+        }
+        return try Config(text: text, path: paths.configFile)
+    }
+
+    /// Reads, changes and writes the config under its lock, so two processes
+    /// that change different settings both land.
+    @discardableResult
+    public static func updateConfig(_ paths: Paths, _ change: (inout Config) throws -> Void) throws -> Config {
+        try SecureFiles.ensurePrivateDirectory(paths.configDirectory)
+        return try SecureFiles.withLock(paths.configLock) {
+            var config = try loadConfig(paths)
+            try change(&config)
+            try SecureFiles.atomicWrite(paths.configFile, bytes: Array(config.text.utf8))
+            return config
+        }
+    }
+
+    /// The backend chosen by the user: variable, then config, then `file`.
+    public func backend(override: String?) throws -> BackendKind {
+        let chosen = override ?? environment["CPRO_BACKEND"].flatMap { $0.isEmpty ? nil : $0 } ?? config.backend
+        guard let name = chosen else { return .file }
+        guard let kind = BackendKind(rawValue: name) else {
+            throw Failure(
+                "unknown backend '\(name)'; backends are \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))",
+                fr: "backend inconnu « \(name) » ; les backends sont \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
+    }
+
+    public func endpoints(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Endpoints {
+        var e = Endpoints.defaults(env)
+        if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") { e.oauthURL = s }
+        if case .string(let s)? = config.environmentValue(profile, env, "api_url") { e.apiURL = s }
+        if let s = environment["PISTE_OAUTH_URL"], !s.isEmpty {
+            try Endpoints.validate(s, name: "PISTE_OAUTH_URL")
+            e.oauthURL = s
+        }
+        if let s = environment["CPRO_API_URL"], !s.isEmpty {
+            try Endpoints.validate(s, name: "CPRO_API_URL")
+            e.apiURL = s
+        }
+        return e
+    }
+}

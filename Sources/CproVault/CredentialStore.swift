@@ -1,0 +1,80 @@
+import CproCore
+
+/// The one protocol every backend implements. Batches (several keys at once)
+/// because opening some backends is costly: the file vault pays Argon2id once
+/// per call, however many values change.
+public protocol CredentialStore: Sendable {
+    var kind: BackendKind { get }
+
+    /// The values set for one profile and environment (missing ones are absent).
+    func read(_ profile: ProfileName, _ environment: PisteEnvironment) async throws -> Credentials
+
+    /// Sets these values; every other value stays as it was.
+    func write(_ values: [CredentialKey: StoredValue]) async throws
+
+    /// Removes these values; returns the ones that were there.
+    func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey]
+
+    /// Which values exist and when each was set (nil when the backend does not
+    /// know). Never the values themselves.
+    func list() async throws -> [CredentialKey: Int64?]
+
+    /// Where the backend stores and in what state, without unlocking anything.
+    func status() async -> BackendStatus
+}
+
+public struct BackendStatus: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable {
+        case ready        // can be used now (env vars present, keyring unlocked)
+        case locked       // exists, needs a passphrase or an unlock
+        case absent       // nothing created yet
+        case unreachable  // service not running or not answering
+        case damaged      // exists but cannot be read
+    }
+
+    public var backend: BackendKind
+    public var location: String
+    public var state: State
+    public var details: [String: String]
+    public var message: String?
+
+    public init(backend: BackendKind, location: String, state: State, details: [String: String] = [:], message: String? = nil) {
+        self.backend = backend
+        self.location = location
+        self.state = state
+        self.details = details
+        self.message = message
+    }
+}
+
+public enum PassphrasePurpose: Sendable, Equatable {
+    case unlock(path: String)
+    /// A new passphrase: asked twice on a terminal.
+    case create(path: String)
+    case change(path: String)
+}
+
+/// Where the file vault's passphrase comes from (prompt, variable, test).
+public protocol PassphraseSource: Sendable {
+    func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes
+}
+
+public enum StoreError {
+    public static func readOnly(_ kind: BackendKind) -> Failure {
+        Failure(
+            "the \(kind.rawValue) backend is read-only; choose a writable backend with --backend file (or secret-service)",
+            fr: "le backend \(kind.rawValue) est en lecture seule ; choisissez un backend modifiable avec --backend file (ou secret-service)")
+    }
+}
+
+/// A vault that cannot be opened, with the contract's `vault_locked` code.
+public struct VaultLocked: DiagnosedError, CustomStringConvertible {
+    public let en: String
+    public let fr: String
+    public init(_ en: String, fr: String) {
+        self.en = en
+        self.fr = fr
+    }
+    public var diagnosis: Diagnosis { .vaultLocked }
+    public func message(_ lang: Language) -> String { lang.pick(en, fr) }
+}

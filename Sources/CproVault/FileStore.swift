@@ -1,0 +1,248 @@
+import CproCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedded default: one libsodium-encrypted file (see VaultFormat).
+///
+/// Every change is read-modify-write under an exclusive lock with an atomic
+/// replace, so concurrent cpro processes never lose each other's updates, and a
+/// crash leaves the old vault or the new one.
+public final class FileStore: CredentialStore, @unchecked Sendable {
+    public let kind = BackendKind.file
+    public let path: String
+    let lockPath: String
+    let passphrases: PassphraseSource
+    let params: VaultFormat.KDFParams
+    let environment: [String: String]
+    let logger: Logger
+    let notice: @Sendable (Failure) -> Void
+
+    /// The passphrase key of the last header seen, so a command that opens the
+    /// vault twice (before and inside the lock) pays Argon2id once. Guarded by
+    /// the fact that one FileStore serves one command.
+    private var cachedKEK: (header: [UInt8], kek: SecretBytes)?
+    private var cachedPassphrase: SecretBytes?
+
+    public init(
+        path: String, lockPath: String, passphrases: PassphraseSource,
+        params: VaultFormat.KDFParams = .standard, environment: [String: String] = [:],
+        logger: Logger = Logger(label: "cpro.vault"),
+        notice: @escaping @Sendable (Failure) -> Void = { _ in }
+    ) {
+        self.notice = notice
+        self.path = path
+        self.lockPath = lockPath
+        self.passphrases = passphrases
+        self.params = params
+        self.environment = environment
+        self.logger = logger
+    }
+
+    var directory: String { SecureFiles.dirname(of: path) }
+    public var exists: Bool { SecureFiles.exists(path) }
+
+    /// Asks for the passphrase and checks it now, so that an interactive command
+    /// fails on a wrong passphrase before the user types any value.
+    public func unlock() throws {
+        if exists { _ = try openCurrent() }
+    }
+
+    // MARK: CredentialStore
+
+    public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+        guard let vault = try openCurrent() else { return Credentials() }
+        var out = Credentials()
+        for (key, value) in vault.entries where key.profile == profile && key.environment == env {
+            out.values[key.field] = value
+        }
+        return out
+    }
+
+    public func write(_ values: [CredentialKey: StoredValue]) async throws {
+        try mutate(createIfAbsent: true) { entries in
+            for (k, v) in values { entries[k] = v }
+        }
+    }
+
+    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
+        guard exists else { return [] }
+        var removed: [CredentialKey] = []
+        try mutate(createIfAbsent: false) { entries in
+            removed = keys.filter { entries.removeValue(forKey: $0) != nil }
+        }
+        return removed.sorted()
+    }
+
+    public func list() async throws -> [CredentialKey: Int64?] {
+        guard let vault = try openCurrent() else { return [:] }
+        return vault.entries.mapValues { Optional($0.setAt) }
+    }
+
+    public func status() async -> BackendStatus {
+        var details: [String: String] = [:]
+        guard let bytes = try? SecureFiles.read(path, limit: VaultFormat.maxFileSize) else {
+            return BackendStatus(backend: kind, location: path, state: exists ? .damaged : .absent)
+        }
+        if let mode = SecureFiles.mode(of: path) { details["mode"] = String(mode, radix: 8) }
+        do {
+            let h = try VaultFormat.parseHeader(bytes, path: path)
+            details["format"] = String(h.version)
+            details["kdf"] = "argon2id13 opslimit=\(h.params.opslimit) memlimit=\(h.params.memlimit >> 20)MiB"
+            details["size"] = String(bytes.count)
+            return BackendStatus(backend: kind, location: path, state: .locked, details: details)
+        } catch let e as CproError {
+            return BackendStatus(backend: kind, location: path, state: .damaged, details: details, message: e.message(.en))
+        } catch {
+            return BackendStatus(backend: kind, location: path, state: .damaged, details: details)
+        }
+    }
+
+    // MARK: vault commands
+
+    /// Creates an empty vault; refuses to overwrite one.
+    public func initialise() throws {
+        guard !exists else {
+            throw Failure(
+                "a vault already exists at \(path); use `cpro vault passwd` to change its passphrase",
+                fr: "un coffre existe déjà à \(path) ; utilisez `cpro vault passwd` pour changer sa phrase de passe")
+        }
+        let passphrase = try newPassphrase(.create(path: path))
+        try SecureFiles.ensurePrivateDirectory(directory)
+        try SecureFiles.withLock(lockPath) {
+            guard !exists else {
+                throw Failure("a vault was created at \(path) meanwhile", fr: "un coffre a été créé entre-temps à \(path)")
+            }
+            let (file, _) = try VaultFormat.create(passphrase: passphrase, params: params)
+            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+        }
+    }
+
+    /// Re-wraps the master key under a new passphrase; the sealed contents are
+    /// carried over byte for byte.
+    public func changePassphrase() throws {
+        guard exists else { throw noVault }
+        _ = try openCurrent()  // check the old passphrase before asking for a new one
+        let newPass = try newPassphrase(.change(path: path))
+        try SecureFiles.withLock(lockPath) {
+            SecureFiles.removeStaleTemporaries(of: path)
+            guard let (bytes, vault) = try loadAndOpen() else { throw noVault }
+            _ = bytes
+            let file = try VaultFormat.rewrap(vault, newPassphrase: newPass, params: max(params, vault.header.params))
+            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+            cachedKEK = nil
+        }
+    }
+
+    // MARK: internals
+
+    var noVault: Failure {
+        Failure(
+            "no vault at \(path) yet: run `cpro vault init`, or `cpro creds set` which creates it",
+            fr: "pas encore de coffre à \(path) : lancez `cpro vault init`, ou `cpro creds set` qui le crée")
+    }
+
+    func newPassphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
+        let p = try passphrases.passphrase(purpose)
+        guard p.count >= 8 else {
+            throw Failure(
+                "the vault passphrase must be at least 8 bytes long",
+                fr: "la phrase de passe du coffre doit faire au moins 8 octets")
+        }
+        return p
+    }
+
+    func unlockPassphrase() throws -> SecretBytes {
+        if let p = cachedPassphrase { return p }
+        let p = try passphrases.passphrase(.unlock(path: path))
+        cachedPassphrase = p
+        return p
+    }
+
+    /// Opens the vault as it is now, without the lock (writers replace the file
+    /// atomically, so a reader sees one whole version). nil when there is none.
+    func openCurrent() throws -> VaultFormat.Unlocked? {
+        try loadAndOpen()?.1
+    }
+
+    func loadAndOpen() throws -> ([UInt8], VaultFormat.Unlocked)? {
+        guard let bytes = try SecureFiles.read(path, limit: VaultFormat.maxFileSize) else { return nil }
+        warnIfExposed()
+        let header = try VaultFormat.parseHeader(bytes, path: path)
+        let kek: SecretBytes
+        if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
+            kek = cached.kek
+        } else {
+            let start = monotonicSeconds()
+            kek = try VaultFormat.deriveKeyEncryptionKey(header, passphrase: try unlockPassphrase())
+            logger.debug("vault: derived the passphrase key in \(Int((monotonicSeconds() - start) * 1000)) ms")
+            cachedKEK = (Array(header.bytes[0..<VaultFormat.keySlotADSize]), kek)
+        }
+        do {
+            let vault = try VaultFormat.open(bytes, header: header, kek: kek, path: path)
+            logger.debug("vault: opened \(path) (\(vault.entries.count) values)")
+            return (bytes, vault)
+        } catch let e as VaultFormat.OpenError where e == .wrongPassphrase(path: path) {
+            cachedKEK = nil
+            cachedPassphrase = nil
+            throw e
+        }
+    }
+
+    func mutate(createIfAbsent: Bool, _ change: (inout [CredentialKey: StoredValue]) throws -> Void) throws {
+        // Everything that may prompt happens before the lock, so a person typing
+        // slowly never holds up other processes.
+        var creating: SecretBytes?
+        if exists {
+            _ = try openCurrent()
+        } else if createIfAbsent {
+            creating = try newPassphrase(.create(path: path))
+        } else {
+            throw noVault
+        }
+        try SecureFiles.ensurePrivateDirectory(directory)
+        try SecureFiles.withLock(lockPath) {
+            SecureFiles.removeStaleTemporaries(of: path)
+            let file: [UInt8]
+            if let (_, vault) = try loadAndOpen() {
+                var entries = vault.entries
+                try change(&entries)
+                file = try VaultFormat.reseal(vault, entries: entries)
+            } else {
+                // Created by us, or by nobody yet; a vault that another process
+                // created meanwhile was opened above with the same passphrase.
+                guard let passphrase = creating ?? cachedPassphrase else { throw noVault }
+                var entries: [CredentialKey: StoredValue] = [:]
+                try change(&entries)
+                file = try VaultFormat.create(passphrase: passphrase, params: params, entries: entries).file
+                cachedPassphrase = passphrase
+                logger.debug("vault: created \(path)")
+            }
+            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+        }
+    }
+
+    private var warnedExposed = false
+    func warnIfExposed() {
+        guard !warnedExposed, let mode = SecureFiles.mode(of: path), mode & 0o077 != 0 else { return }
+        warnedExposed = true
+        let m = String(mode, radix: 8)
+        notice(Failure(
+            "\(path) is readable by other users (mode \(m)); run: chmod 600 \(path)",
+            fr: "\(path) est lisible par d'autres utilisateurs (mode \(m)) ; lancez : chmod 600 \(path)"))
+    }
+
+    func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+extension VaultFormat.KDFParams: Comparable {
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.memlimit, a.opslimit) < (b.memlimit, b.opslimit)
+    }
+}

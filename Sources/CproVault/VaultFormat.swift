@@ -1,0 +1,281 @@
+import CSodium
+import CproCore
+
+/// The vault file, format 1. docs/vault-format.md is the normative description;
+/// keep the two in step.
+///
+///     offset size  field
+///     0      8     magic "CPROVLT\n"
+///     8      2     format version, u16 little-endian = 1
+///     10     16    vault ID (random, fixed for the vault's life)
+///                  -- the file header: bytes 0..<26, the payload's associated data
+///     26     1     KDF id: 1 = Argon2id v1.3 (crypto_pwhash_ALG_ARGON2ID13)
+///     27     8     opslimit, u64 LE
+///     35     8     memlimit in bytes, u64 LE
+///     43     16    salt
+///     59     24    key-wrap nonce
+///     83     48    master key (32 bytes) sealed with XChaCha20-Poly1305-IETF under
+///                  the passphrase key, associated data bytes 0..<59
+///     131    32    BLAKE2b-256 (unkeyed) of bytes 0..<131: tells damage from a wrong passphrase
+///     163    24    payload nonce
+///     187    ...   payload sealed with XChaCha20-Poly1305-IETF under the master key,
+///                  associated data bytes 0..<26
+public enum VaultFormat {
+    public static let magic: [UInt8] = Array("CPROVLT\n".utf8)
+    public static let version: UInt16 = 1
+    static let fileHeaderSize = 26
+    static let keySlotADSize = 59
+    static let checksumOffset = 131
+    static let headerSize = 163
+    static let nonceSize = 24
+    static let tagSize = 16
+    static let keySize = 32
+    static let saltSize = 16
+    static let padBlock = 256
+    public static let maxFileSize = 8 << 20
+
+    public struct KDFParams: Sendable, Equatable {
+        public var opslimit: UInt64
+        public var memlimit: UInt64
+
+        /// Above libsodium's interactive limits (2, 64 MiB): about a quarter of a
+        /// second here, paid once per command that opens the vault.
+        public static let standard = KDFParams(opslimit: 3, memlimit: 128 << 20)
+        /// The floor accepted when writing a vault meant for use.
+        public static let interactive = KDFParams(opslimit: 2, memlimit: 64 << 20)
+        /// Only for tests that open a vault thousands of times.
+        public static let testOnlyWeak = KDFParams(opslimit: 1, memlimit: 8192)
+
+        /// What a reader accepts: wide enough for any vault cpro writes, narrow
+        /// enough that a planted header cannot make cpro allocate all memory.
+        static let readableOps: ClosedRange<UInt64> = 1...64
+        static let readableMem: ClosedRange<UInt64> = 8192...(4 << 30)
+    }
+
+    public enum OpenError: DiagnosedError, Equatable, CustomStringConvertible {
+        case notAVault(path: String)
+        case newerFormat(path: String, version: UInt16)
+        case damaged(path: String, reason: String)
+        case wrongPassphrase(path: String)
+
+        public var diagnosis: Diagnosis { .vaultLocked }
+
+        public func message(_ lang: Language) -> String {
+            switch self {
+            case .notAVault(let p):
+                return lang.pick(
+                    "\(p) is not a cpro vault (or its first bytes are damaged); nothing was changed",
+                    "\(p) n'est pas un coffre cpro (ou ses premiers octets sont abîmés) ; rien n'a été modifié")
+            case .newerFormat(let p, let v):
+                return lang.pick(
+                    "\(p) uses vault format \(v), written by a newer cpro; this cpro reads format \(VaultFormat.version): upgrade cpro",
+                    "\(p) utilise le format de coffre \(v), écrit par un cpro plus récent ; ce cpro lit le format \(VaultFormat.version) : mettez cpro à jour")
+            case .damaged(let p, let r):
+                return lang.pick(
+                    "\(p) is damaged (\(r)); nothing was changed. Restore it from a backup, or move it away and store the credentials again",
+                    "\(p) est abîmé (\(r)) ; rien n'a été modifié. Restaurez-le depuis une sauvegarde, ou déplacez-le et enregistrez à nouveau les identifiants")
+            case .wrongPassphrase(let p):
+                return lang.pick(
+                    "wrong passphrase for \(p); nothing was changed",
+                    "phrase de passe incorrecte pour \(p) ; rien n'a été modifié")
+            }
+        }
+    }
+
+    /// The parsed, checksum-verified header. Holds no secret.
+    public struct Header: Sendable, Equatable {
+        public let bytes: [UInt8]
+        public var version: UInt16 { UInt16(bytes[8]) | UInt16(bytes[9]) << 8 }
+        public var vaultID: ArraySlice<UInt8> { bytes[10..<26] }
+        public var params: KDFParams {
+            KDFParams(opslimit: readU64(bytes, 27), memlimit: readU64(bytes, 35))
+        }
+        var salt: ArraySlice<UInt8> { bytes[43..<59] }
+        var wrapNonce: ArraySlice<UInt8> { bytes[59..<83] }
+        var wrappedKey: ArraySlice<UInt8> { bytes[83..<131] }
+        var fileHeader: ArraySlice<UInt8> { bytes[0..<fileHeaderSize] }
+        var keySlotAD: ArraySlice<UInt8> { bytes[0..<keySlotADSize] }
+    }
+
+    /// Checks everything that can be checked without the passphrase.
+    public static func parseHeader(_ file: [UInt8], path: String) throws -> Header {
+        guard file.count >= magic.count, Array(file[0..<magic.count]) == magic else {
+            throw OpenError.notAVault(path: path)
+        }
+        guard file.count >= 10 else { throw OpenError.damaged(path: path, reason: "truncated header") }
+        let v = UInt16(file[8]) | UInt16(file[9]) << 8
+        if v > version { throw OpenError.newerFormat(path: path, version: v) }
+        guard v == version else { throw OpenError.damaged(path: path, reason: "format version \(v) is not valid") }
+        guard file.count >= headerSize + nonceSize + tagSize else {
+            throw OpenError.damaged(path: path, reason: "truncated: \(file.count) bytes")
+        }
+        let header = Array(file[0..<headerSize])
+        guard blake2b(header[0..<checksumOffset]) == Array(header[checksumOffset..<headerSize]) else {
+            throw OpenError.damaged(path: path, reason: "header checksum mismatch")
+        }
+        guard header[26] == 1 else {
+            throw OpenError.damaged(path: path, reason: "unknown key-derivation id \(header[26])")
+        }
+        let h = Header(bytes: header)
+        guard KDFParams.readableOps.contains(h.params.opslimit), KDFParams.readableMem.contains(h.params.memlimit) else {
+            throw OpenError.damaged(path: path, reason: "key-derivation parameters out of range")
+        }
+        return h
+    }
+
+    /// Argon2id over the passphrase with the header's salt and parameters.
+    public static func deriveKeyEncryptionKey(_ header: Header, passphrase: SecretBytes) throws -> SecretBytes {
+        try derive(passphrase: passphrase, salt: Array(header.salt), params: header.params)
+    }
+
+    static func derive(passphrase: SecretBytes, salt: [UInt8], params: KDFParams) throws -> SecretBytes {
+        try Sodium.ensureInitialised()
+        guard passphrase.count > 0 else {
+            throw Failure("the vault passphrase is empty", fr: "la phrase de passe du coffre est vide")
+        }
+        return try SecretBytes(count: keySize) { out in
+            let rc = passphrase.withUnsafeBytes { p in
+                salt.withUnsafeBytes { s in
+                    crypto_pwhash(
+                        out.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(keySize),
+                        p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(passphrase.count),
+                        s.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        params.opslimit, Int(params.memlimit), crypto_pwhash_alg_argon2id13())
+                }
+            }
+            guard rc == 0 else {
+                throw Failure(
+                    "key derivation failed: not enough memory for Argon2id (\(params.memlimit >> 20) MiB)",
+                    fr: "dérivation de clé impossible : mémoire insuffisante pour Argon2id (\(params.memlimit >> 20) Mio)")
+            }
+        }
+    }
+
+    /// An opened vault: its header, its master key and its entries.
+    public struct Unlocked: Sendable {
+        public let header: Header
+        let masterKey: SecretBytes
+        public var entries: [CredentialKey: StoredValue]
+        /// The payload as it was on disk, so a passphrase change can keep it byte for byte.
+        let sealedPayload: ArraySlice<UInt8>
+    }
+
+    public static func open(_ file: [UInt8], header: Header, kek: SecretBytes, path: String) throws -> Unlocked {
+        let master = try SecretBytes(count: keySize) { out in
+            let ok = try aeadOpen(
+                into: out, ciphertext: header.wrappedKey, nonce: header.wrapNonce, ad: header.keySlotAD, key: kek)
+            if !ok { throw OpenError.wrongPassphrase(path: path) }
+        }
+        let nonce = file[headerSize..<(headerSize + nonceSize)]
+        let ciphertext = file[(headerSize + nonceSize)...]
+        let plainCount = ciphertext.count - tagSize
+        guard plainCount > 0, plainCount % padBlock == 0 else {
+            throw OpenError.damaged(path: path, reason: "truncated: \(file.count) bytes")
+        }
+        let padded = try SecretBytes(count: plainCount) { out in
+            let ok = try aeadOpen(into: out, ciphertext: ciphertext, nonce: nonce, ad: header.fileHeader, key: master)
+            if !ok { throw OpenError.damaged(path: path, reason: "the contents fail authentication") }
+        }
+        let entries = try padded.withUnsafeBytes { raw -> [CredentialKey: StoredValue] in
+            var unpadded = 0
+            guard sodium_unpad(&unpadded, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count, padBlock) == 0
+            else { throw OpenError.damaged(path: path, reason: "bad padding") }
+            do {
+                return try PayloadCodec.decode(UnsafeRawBufferPointer(rebasing: raw[0..<unpadded]))
+            } catch let reason as PayloadCodec.Malformed {
+                throw OpenError.damaged(path: path, reason: reason.text)
+            }
+        }
+        return Unlocked(header: header, masterKey: master, entries: entries, sealedPayload: file[headerSize...])
+    }
+
+    /// A new vault: fresh vault ID, salt and master key.
+    public static func create(passphrase: SecretBytes, params: KDFParams, entries: [CredentialKey: StoredValue] = [:]) throws -> (file: [UInt8], unlocked: Unlocked) {
+        try Sodium.ensureInitialised()
+        var fileHeader = magic
+        fileHeader += [UInt8(version & 0xFF), UInt8(version >> 8)]
+        fileHeader += Sodium.randomBytes(16)
+        let master = try SecretBytes(count: keySize) { out in
+            crypto_aead_xchacha20poly1305_ietf_keygen(out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        let header = try makeHeader(fileHeader: fileHeader, master: master, passphrase: passphrase, params: params)
+        let payload = try sealPayload(entries, header: header, master: master)
+        let unlocked = Unlocked(header: header, masterKey: master, entries: entries, sealedPayload: payload[...])
+        return (header.bytes + payload, unlocked)
+    }
+
+    static func makeHeader(fileHeader: [UInt8], master: SecretBytes, passphrase: SecretBytes, params: KDFParams) throws -> Header {
+        var ad = fileHeader
+        ad.append(1)
+        ad += u64(params.opslimit) + u64(params.memlimit)
+        let salt = Sodium.randomBytes(saltSize)
+        ad += salt
+        let kek = try derive(passphrase: passphrase, salt: salt, params: params)
+        let nonce = Sodium.randomBytes(nonceSize)
+        let wrapped = aeadSeal(master, nonce: nonce, ad: ad, key: kek)
+        var bytes = ad + nonce + wrapped
+        bytes += blake2b(bytes[...])
+        return Header(bytes: bytes)
+    }
+
+    static func sealPayload(_ entries: [CredentialKey: StoredValue], header: Header, master: SecretBytes) throws -> [UInt8] {
+        let plain = try PayloadCodec.encode(entries, padBlock: padBlock)
+        let nonce = Sodium.randomBytes(nonceSize)
+        return nonce + aeadSeal(plain, nonce: nonce, ad: Array(header.fileHeader), key: master)
+    }
+
+    /// The whole file for new entries; the header (and so the key slot) is kept.
+    public static func reseal(_ vault: Unlocked, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
+        vault.header.bytes + (try sealPayload(entries, header: vault.header, master: vault.masterKey))
+    }
+
+    /// A new passphrase wraps the same master key under a new salt; the sealed
+    /// payload is carried over unchanged.
+    public static func rewrap(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
+        let header = try makeHeader(
+            fileHeader: Array(vault.header.fileHeader), master: vault.masterKey, passphrase: newPassphrase, params: params)
+        return header.bytes + Array(vault.sealedPayload)
+    }
+
+    // MARK: primitives
+
+    static func aeadSeal(_ plain: SecretBytes, nonce: [UInt8], ad: [UInt8], key: SecretBytes) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: plain.count + tagSize)
+        var outLen: UInt64 = 0
+        plain.withUnsafeBytes { p in
+            key.withUnsafeBytes { k in
+                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                    &out, &outLen, p.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plain.count),
+                    ad, UInt64(ad.count), nil, nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return out
+    }
+
+    static func aeadOpen(
+        into out: UnsafeMutableRawBufferPointer, ciphertext: ArraySlice<UInt8>, nonce: ArraySlice<UInt8>,
+        ad: ArraySlice<UInt8>, key: SecretBytes
+    ) throws -> Bool {
+        var outLen: UInt64 = 0
+        let c = Array(ciphertext), n = Array(nonce), a = Array(ad)
+        let rc = key.withUnsafeBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                out.baseAddress?.assumingMemoryBound(to: UInt8.self), &outLen, nil, c, UInt64(c.count),
+                a, UInt64(a.count), n, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        return rc == 0
+    }
+
+    static func blake2b(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        let input = Array(bytes)
+        _ = crypto_generichash(&out, 32, input, UInt64(input.count), nil, 0)
+        return out
+    }
+
+    static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+
+    static func readU64(_ b: [UInt8], _ at: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * $1) }
+    }
+}

@@ -1,0 +1,7 @@
+import CproCLI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(await CproMain.run())
