@@ -1,6 +1,7 @@
 import ArgumentParser
 import CproCore
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,7 @@ import Glibc
 public enum CproMain {
     public static func run(_ argv: [String] = CommandLine.arguments) async -> Int32 {
         Hardening.apply()
+        LoggingSystem.bootstrap { _ in StderrLogHandler() }
         let env = ProcessInfo.processInfo.environment
         let args = Array(argv.dropFirst())
         let lang = languageHint(args, env)

@@ -9,9 +9,11 @@ public enum PisteEnvironment: String, Sendable, CaseIterable, Codable, Comparabl
 
     public static func parse(_ text: String) throws -> PisteEnvironment {
         guard let env = PisteEnvironment(rawValue: text.lowercased()) else {
+            // The value is not repeated: it came from argv or the environment,
+            // where a misplaced secret is not unheard of.
             throw Failure(
-                "unknown environment '\(text)': use 'sandbox' or 'production'",
-                fr: "environnement inconnu « \(text) » : utilisez « sandbox » ou « production »")
+                "unknown environment: use 'sandbox' or 'production'",
+                fr: "environnement inconnu : utilisez « sandbox » ou « production »")
         }
         return env
     }

@@ -46,8 +46,8 @@ public struct Settings: Sendable {
         guard let name = chosen else { return .file }
         guard let kind = BackendKind(rawValue: name) else {
             throw Failure(
-                "unknown backend '\(name)'; backends are \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))",
-                fr: "backend inconnu « \(name) » ; les backends sont \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                "unknown backend; backends are \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))",
+                fr: "backend inconnu ; les backends sont \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return kind
     }

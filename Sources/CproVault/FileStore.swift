@@ -25,6 +25,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     /// the fact that one FileStore serves one command.
     private var cachedKEK: (header: [UInt8], kek: SecretBytes)?
     private var cachedPassphrase: SecretBytes?
+    /// A new vault's passphrase, chosen by `unlock()` before the values are typed.
+    private var pendingCreation: SecretBytes?
 
     public init(
         path: String, lockPath: String, passphrases: PassphraseSource,
@@ -44,10 +46,14 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     var directory: String { SecureFiles.dirname(of: path) }
     public var exists: Bool { SecureFiles.exists(path) }
 
-    /// Asks for the passphrase and checks it now, so that an interactive command
-    /// fails on a wrong passphrase before the user types any value.
+    /// Asks for the passphrase now (and checks it, or for a new vault has it
+    /// confirmed), so an interactive command fails before the user types values.
     public func unlock() throws {
-        if exists { _ = try openCurrent() }
+        if exists {
+            _ = try openCurrent()
+        } else if pendingCreation == nil {
+            pendingCreation = try newPassphrase(.create(path: path))
+        }
     }
 
     // MARK: CredentialStore
@@ -198,7 +204,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         if exists {
             _ = try openCurrent()
         } else if createIfAbsent {
-            creating = try newPassphrase(.create(path: path))
+            creating = try pendingCreation ?? newPassphrase(.create(path: path))
         } else {
             throw noVault
         }

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// A secret must never reach argv, logs or error messages.
+@Suite struct SecretLeakTests {
+    static let secret = "Zq9-very-secret-value-7Wx"
+
+    @Test func noSecretInAnyProcessArguments() async throws {
+        let cli = Cli()
+        // Hold the writer inside its write so it is surely alive while we look.
+        let writer = try cli.start(
+            ["creds", "set", "--stdin", "client-secret", "--verbose"], stdin: Array(Self.secret.utf8),
+            env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "1500"])
+        var sawWriter = false
+        for _ in 0..<40 {
+            let lines = allCommandLines()
+            sawWriter = sawWriter || lines.contains { $0.contains("creds set --stdin client-secret") }
+            for line in lines where line.contains(Self.secret) || line.contains(Cli.passphrase) {
+                Issue.record("a process shows a secret in its arguments: \(line.prefix(80))")
+            }
+            await sleep(ms: 25)
+        }
+        #expect(sawWriter)
+        let r = try await writer.wait()
+        #expect(r.status == 0)
+        #expect(!r.all.contains(Self.secret))
+        let ps = Process()
+        ps.executableURL = URL(fileURLWithPath: "/bin/ps")
+        ps.arguments = ["-eo", "args"]
+        let pipe = Pipe()
+        ps.standardOutput = pipe
+        try ps.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ps.waitUntilExit()
+        #expect(!text.contains(Self.secret))
+    }
+
+    @Test func noSecretInVerboseLogsOrErrors() async throws {
+        let cli = Cli()
+        let s = Self.secret
+        var outputs: [Cli.Result] = []
+        outputs.append(try await cli.run(["creds", "set", "--stdin", "client-secret", "--verbose"], stdin: Array(s.utf8)))
+        outputs.append(try await cli.run(["creds", "set", "--stdin", "tech-password", "--verbose"], stdin: Array((s + "\n\n").utf8)))
+        outputs.append(try await cli.run(["creds", "set", "--stdin", "tech-password", "--verbose"], stdin: Array((s + "\u{7}").utf8)))
+        outputs.append(try await cli.run(["creds", "list", "--verbose"]))
+        outputs.append(try await cli.run(["creds", "list", "--json", "--verbose"]))
+        outputs.append(try await cli.run(["vault", "status", "--verbose"]))
+        outputs.append(try await cli.run(["creds", "get", "tech-login", "--verbose"]))
+        outputs.append(try await cli.run(["creds", "get", "client-secret", "--verbose"], env: ["CPRO_VAULT_PASSPHRASE": "wrong \(s)"]))
+        // Secrets typed where they do not belong: as an argument, as an option.
+        outputs.append(try await cli.run(["creds", "set", "client-secret", s]))
+        outputs.append(try await cli.run(["creds", "get", s]))
+        outputs.append(try await cli.run(["creds", "get", "client-id", s]))
+        outputs.append(try await cli.run(["creds", "set", "--client-secret=\(s)"]))
+        outputs.append(try await cli.run(["creds", "set", "--client-secret", s]))
+        outputs.append(try await cli.run(["creds", "set", "--stdin", "--unknown=\(s)", "client-id"]))
+        outputs.append(try await cli.run(["--profile", s, "creds", "list"]))
+        outputs.append(try await cli.run(["--env", s, "creds", "list"]))
+        outputs.append(try await cli.run(["--backend", s, "creds", "list"]))
+        outputs.append(try await cli.run(["creds", "import"], stdin: Array("{\"PISTE_CLIENT_SECRET\": \"\(s)\\n\"}".utf8)))
+        outputs.append(try await cli.run(["creds", "import"], stdin: Array("{\"CPRO_ACCOUNT\": \"\(s)\"}".utf8)))
+        for (i, o) in outputs.enumerated() {
+            #expect(!o.all.contains(s), "output \(i) shows the secret: \(o.all.prefix(300))")
+            #expect(!o.all.contains(Cli.passphrase), "output \(i) shows the passphrase")
+        }
+        #expect(outputs[3].stderr.contains("derived the passphrase key"), "--verbose does log")
+        let refused = (Array(outputs[8...13]) + Array(outputs[15...18])).map(\.status)
+        #expect(refused.allSatisfy { $0 != 0 }, "\(refused)")
+        #expect(outputs[14].status == 0, "any well-formed profile name is accepted")
+        // The one command whose job is to print it does.
+        #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == s + "\n")
+    }
+
+    @Test func crashOutputIsSuppressed() async throws {
+        // cpro turns off core dumps and the Swift backtracer, and marks itself
+        // not dumpable; read that back from a live process.
+        let cli = Cli()
+        try await cli.run(["vault", "init"])
+        let p = try cli.start(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8), env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "1500"])
+        var checked = false
+        for _ in 0..<60 where !checked {
+            await sleep(ms: 25)
+            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
+                guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                      String(decoding: cmd, as: UTF8.self).hasPrefix(Cli.binary + "\0"),
+                      let limits = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+                else { continue }
+                let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
+                #expect(core.split(separator: " ").contains("0"), "\(core)")
+                checked = true
+            }
+        }
+        #expect(checked)
+        _ = try await p.wait()
+    }
+}

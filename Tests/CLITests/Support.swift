@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+
+/// Runs the built `cpro` as a user would: a fresh process, its own CPRO_HOME,
+/// no controlling terminal (setsid), input from a file, output to files.
+struct Cli {
+    static let binary: String = {
+        if let b = ProcessInfo.processInfo.environment["CPRO_BIN"] { return b }
+        // The test bundle lives next to the products in .build/<triple>/debug.
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = runner.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("cpro").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return ".build/debug/cpro"
+    }()
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var all: String { stdout + stderr }
+    }
+
+    let home: String
+    var env: [String: String]
+
+    static let passphrase = "correct horse battery staple"
+
+    init(passphrase: String? = Cli.passphrase) {
+        home = NSTemporaryDirectory() + "cpro-cli-" + UUID().uuidString
+        var e = ["PATH": "/usr/bin:/bin", "CPRO_HOME": home, "LANG": "C.UTF-8", "HOME": home + "-home"]
+        if let passphrase { e["CPRO_VAULT_PASSPHRASE"] = passphrase }
+        env = e
+    }
+
+    var vaultPath: String { home + "/vault.cpro" }
+
+    @discardableResult
+    func run(_ args: [String], stdin: [UInt8] = [], env extra: [String: String] = [:]) async throws -> Result {
+        let p = try start(args, stdin: stdin, env: extra)
+        return try await p.wait()
+    }
+
+    func start(_ args: [String], stdin: [UInt8] = [], env extra: [String: String] = [:]) throws -> Running {
+        let id = UUID().uuidString
+        let dir = NSTemporaryDirectory()
+        let inPath = dir + "in-" + id, outPath = dir + "out-" + id, errPath = dir + "err-" + id
+        FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        p.arguments = ["-w", Cli.binary] + args
+        p.environment = env.merging(extra) { $1 }
+        p.standardInput = FileHandle(forReadingAtPath: inPath)
+        p.standardOutput = FileHandle(forWritingAtPath: outPath)
+        p.standardError = FileHandle(forWritingAtPath: errPath)
+        let running = Running(process: p, outPath: outPath, errPath: errPath, inPath: inPath)
+        p.terminationHandler = { _ in running.finished() }
+        try p.run()
+        return running
+    }
+}
+
+final class Running: @unchecked Sendable {
+    let process: Process
+    let outPath, errPath, inPath: String
+    private let lock = NSLock()
+    private var done = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    init(process: Process, outPath: String, errPath: String, inPath: String) {
+        self.process = process
+        self.outPath = outPath
+        self.errPath = errPath
+        self.inPath = inPath
+    }
+
+    func finished() {
+        let w: CheckedContinuation<Void, Never>? = lock.withLock {
+            done = true
+            defer { waiter = nil }
+            return waiter
+        }
+        w?.resume()
+    }
+
+    func wait() async throws -> Cli.Result {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow: Bool = lock.withLock {
+                if done { return true }
+                waiter = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+        defer {
+            for p in [outPath, errPath, inPath] { try? FileManager.default.removeItem(atPath: p) }
+        }
+        return Cli.Result(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    /// The pid of cpro itself (setsid -w forks it as a child).
+    var pid: Int32 { process.processIdentifier }
+}
+
+/// Every process's command line, as `ps` shows it.
+func allCommandLines() -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.filter { Int($0) != nil }.compactMap { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+    }
+}
+
+func sleep(ms: Int) async { try? await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000) }
+
+extension Cli {
+    enum Step {
+        case expect(String)
+        case send(String)
+        case interrupt
+        var json: [String: Any] {
+            switch self {
+            case .expect(let s): ["expect": s]
+            case .send(let s): ["send": s]
+            case .interrupt: ["interrupt": true]
+            }
+        }
+    }
+
+    /// Runs cpro on a pseudo-terminal, typing as a person would.
+    func interactive(_ args: [String], _ steps: [Step], env extra: [String: String] = [:]) async throws -> Cli.Result {
+        let driver = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("pty-driver.py").path
+        let script = NSTemporaryDirectory() + "pty-" + UUID().uuidString + ".json"
+        try JSONSerialization.data(withJSONObject: steps.map(\.json)).write(to: URL(fileURLWithPath: script))
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        var copy = self
+        copy.env.removeValue(forKey: "CPRO_VAULT_PASSPHRASE")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", driver, script, "--"] + [Cli.binary] + args
+        p.environment = copy.env.merging(extra) { $1 }
+        let outPath = NSTemporaryDirectory() + "ptyout-" + UUID().uuidString
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: outPath)
+        p.standardError = FileHandle(forWritingAtPath: outPath)
+        p.standardInput = FileHandle.nullDevice
+        let running = Running(process: p, outPath: outPath, errPath: outPath + ".none", inPath: outPath + ".none")
+        p.terminationHandler = { _ in running.finished() }
+        try p.run()
+        return try await running.wait()
+    }
+}

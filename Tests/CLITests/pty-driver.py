@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Drives a program through a pseudo-terminal, as a person would.
+
+usage: pty-driver.py SCRIPT.json -- PROGRAM [ARG...]
+SCRIPT.json is a list of steps: {"expect": TEXT} waits for TEXT on the screen,
+{"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C. The last line tells whether echo is on.
+Prints the whole transcript on stdout and exits with the program's status
+(124 when an expected text never came).
+"""
+import json, os, pty, select, signal, sys, time
+
+steps = json.load(open(sys.argv[1]))
+argv = sys.argv[sys.argv.index("--") + 1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+
+out = b""
+def pump(deadline):
+    global out
+    r, _, _ = select.select([fd], [], [], max(0, min(0.1, deadline - time.time())))
+    if r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not data:
+            return False
+        out += data
+    return True
+
+seen = 0
+for step in steps:
+    if "expect" in step:
+        want = step["expect"].encode()
+        deadline = time.time() + step.get("timeout", 20)
+        while out.find(want, seen) < 0 and time.time() < deadline:
+            if not pump(deadline):
+                break
+        at = out.find(want, seen)
+        if at < 0:
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.stdout.write("\n[pty-driver] never saw: %r\n" % step["expect"])
+            os.kill(pid, signal.SIGKILL)
+            sys.exit(124)
+        seen = at + len(want)
+    elif "send" in step:
+        time.sleep(0.05)
+        os.write(fd, step["send"].encode() + b"\n")
+    elif "interrupt" in step:
+        time.sleep(0.05)
+        os.write(fd, b"\x03")
+
+# Let the program finish; one still waiting for input after that is killed
+# (SIGKILL: it gets no chance to tidy the terminal).
+deadline = time.time() + 8
+while time.time() < deadline and pump(deadline):
+    pass
+done, status = os.waitpid(pid, os.WNOHANG)
+if done == 0:
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+# The terminal's settings as the program left them (a pty's master and slave
+# share one set), for tests that a hidden prompt restores echo.
+try:
+    import termios
+    lflag = termios.tcgetattr(fd)[3]
+    sys.stdout.write("\n[pty-driver] echo=%s\n" % ("on" if lflag & termios.ECHO else "off"))
+except Exception as e:
+    sys.stdout.write("\n[pty-driver] echo=unknown (%s)\n" % e)
+sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))

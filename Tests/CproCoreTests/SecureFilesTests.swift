@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import CproCore
+
+@Suite(.serialized) struct SecureFilesTests {
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "cpro-test-" + UUID().uuidString
+        return d
+    }
+
+    @Test func foldersAre0700AndFiles0600WhateverTheUmask() throws {
+        let old = umask(0)
+        defer { umask(old) }
+        let root = tempDir()
+        let dir = root + "/a/b"
+        try SecureFiles.ensurePrivateDirectory(dir)
+        #expect(SecureFiles.mode(of: root) == 0o700)
+        #expect(SecureFiles.mode(of: dir) == 0o700)
+        try SecureFiles.atomicWrite(dir + "/f", bytes: [1, 2, 3])
+        #expect(SecureFiles.mode(of: dir + "/f") == 0o600)
+        #expect(try SecureFiles.read(dir + "/f", limit: 10) == [1, 2, 3])
+        #expect(try SecureFiles.read(dir + "/missing", limit: 10) == nil)
+        #expect(throws: Failure.self) { try SecureFiles.read(dir + "/f", limit: 2) }
+    }
+
+    @Test func anExistingLooseFolderIsTightened() throws {
+        let dir = tempDir()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try SecureFiles.ensurePrivateDirectory(dir)
+        #expect(SecureFiles.mode(of: dir) == 0o700)
+    }
+
+    @Test func atomicWriteLeavesNoTemporaryAndReplacesWhole() throws {
+        let dir = tempDir()
+        try SecureFiles.ensurePrivateDirectory(dir)
+        try SecureFiles.atomicWrite(dir + "/v", bytes: Array(repeating: 1, count: 1000))
+        try SecureFiles.atomicWrite(dir + "/v", bytes: [2])
+        #expect(try SecureFiles.read(dir + "/v", limit: 2000) == [2])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["v"])
+        FileManager.default.createFile(atPath: dir + "/v.tmp-123-ab", contents: Data([9]))
+        SecureFiles.removeStaleTemporaries(of: dir + "/v")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["v"])
+    }
+
+    @Test func lockIsExclusiveAndTimesOutClearly() throws {
+        let dir = tempDir()
+        try SecureFiles.ensurePrivateDirectory(dir)
+        let first = try SecureFiles.Lock(path: dir + "/l")
+        // flock belongs to the open file description: a second open in the same
+        // process contends like another process would.
+        #expect(throws: Failure.self) { try SecureFiles.Lock(path: dir + "/l", timeout: 0.1) }
+        first.release()
+        let second = try SecureFiles.Lock(path: dir + "/l", timeout: 0.1)
+        second.release()
+        #expect(SecureFiles.mode(of: dir + "/l") == 0o600)
+    }
+}
