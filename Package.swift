@@ -6,17 +6,22 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "cpro", targets: ["cpro"]),
+        .executable(name: "piste-sim", targets: ["piste-sim"]),
         .library(name: "CproVault", targets: ["CproVault"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // Floor 1: system libraries.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
-        .systemLibrary(name: "CSystem"),
+        .systemLibrary(name: "CCproSys"),
         // Floor 2: the words of the domain.
         .target(name: "CproCore", dependencies: ["CSodium"]),
         // Floor 3: credential stores.
@@ -24,9 +29,27 @@ let package = Package(
             "CproCore", "CSodium",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Floor 4: the wire: HTTP transport, OAuth token client and cache, the API pipeline.
+        .target(name: "CproPiste", dependencies: [
+            "CproCore", "CproVault", "CSodium",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The stand-in for PISTE: shares nothing with the client's wire code, so a
+        // mistake in cpro's encoding cannot be mirrored by the same mistake here.
+        .target(name: "PisteSim", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "piste-sim", dependencies: [
+            "PisteSim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // Floor 6: the command line, as a library so tests and the entry point share it.
         .target(name: "CproCLI", dependencies: [
-            "CproCore", "CproVault", "CSystem",
+            "CproCore", "CproVault", "CproPiste", "CCproSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -34,7 +57,8 @@ let package = Package(
 
         .testTarget(name: "CproCoreTests", dependencies: ["CproCore"]),
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "cpro"]),
+        .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproCore", "PisteSim"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "cpro", "piste-sim"]),
     ],
     swiftLanguageModes: [.v6]
 )

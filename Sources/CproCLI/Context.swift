@@ -1,5 +1,6 @@
 import ArgumentParser
 import CproCore
+import CproPiste
 import CproVault
 import Foundation
 import Logging
@@ -73,6 +74,30 @@ public struct Context: Sendable {
                 "the \(kind.rawValue) backend is not available in this version of cpro; use --backend file",
                 fr: "le backend \(kind.rawValue) n'est pas disponible dans cette version de cpro ; utilisez --backend file")
         }
+    }
+
+    public var endpoints: Endpoints {
+        get throws {
+            let e = try settings.endpoints(profile, pisteEnvironment)
+            if e.usesRetiredGateway {
+                output.warn(Failure(
+                    "the configured host *.aife.economie.gouv.fr was shut down in September 2023; use the PISTE hosts (see `cpro vault status`)",
+                    fr: "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023 ; utilisez les hôtes PISTE"))
+            }
+            return e
+        }
+    }
+
+    public var transport: HTTPTransport { AHCTransport(environment: environment) }
+
+    public func tokenProvider(_ store: CredentialStore) throws -> TokenProvider {
+        var tokenLogger = logger
+        tokenLogger[metadataKey: "component"] = "token"
+        return TokenProvider(
+            store: store, profile: profile, environment: pisteEnvironment, endpoints: try endpoints,
+            directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
+            margin: Int64(settings.config.integer("token_refresh_margin") ?? Int(TokenProvider.defaultMargin)),
+            client: TokenClient(transport: transport, logger: logger), logger: logger)
     }
 
     /// The selection as it appears in messages: "default / sandbox".

@@ -1,4 +1,4 @@
-import CSystem
+import CCproSys
 
 #if canImport(Glibc)
 import Glibc

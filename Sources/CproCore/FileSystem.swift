@@ -12,6 +12,11 @@ public enum SecureFiles {
         public let operation: String
         public let path: String
         public let code: Int32
+        public init(operation: String, path: String, code: Int32) {
+            self.operation = operation
+            self.path = path
+            self.code = code
+        }
         public func message(_ lang: Language) -> String {
             let reason = String(cString: strerror(code))
             return lang.pick("\(operation) \(path): \(reason)", "\(operation) \(path) : \(reason)")

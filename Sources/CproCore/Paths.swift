@@ -15,6 +15,10 @@ public struct Paths: Sendable, Equatable {
     public var vaultFile: String { dataDirectory + "/vault.cpro" }
     public var vaultLock: String { dataDirectory + "/vault.lock" }
     public var tokenDirectory: String { cacheDirectory + "/tokens" }
+    /// Where the token cache's key lives: the per-user runtime folder (memory
+    /// only, emptied at logout and reboot) when there is one, else beside the tokens.
+    public var tokenKeyDirectory: String { runtimeDirectory.map { $0 + "/cpro" } ?? tokenDirectory }
+    public var runtimeDirectory: String?
 
     public init(configDirectory: String, dataDirectory: String, cacheDirectory: String) {
         self.configDirectory = configDirectory
@@ -25,6 +29,7 @@ public struct Paths: Sendable, Equatable {
     public static func resolve(environment env: [String: String]) throws -> Paths {
         if let home = env["CPRO_HOME"], !home.isEmpty {
             let root = try absolute(home, variable: "CPRO_HOME")
+            // Everything under CPRO_HOME, the token cache's key included.
             return Paths(configDirectory: root, dataDirectory: root, cacheDirectory: root + "/cache")
         }
         let home = try homeDirectory(env)
@@ -33,10 +38,15 @@ public struct Paths: Sendable, Equatable {
             if let v = env[name], v.hasPrefix("/") { return v }
             return home + "/" + fallback
         }
-        return Paths(
+        var paths = Paths(
             configDirectory: xdg("XDG_CONFIG_HOME", ".config") + "/cpro",
             dataDirectory: xdg("XDG_DATA_HOME", ".local/share") + "/cpro",
             cacheDirectory: xdg("XDG_CACHE_HOME", ".cache") + "/cpro")
+        if let run = env["XDG_RUNTIME_DIR"], run.hasPrefix("/") {
+            var st = stat()
+            if stat(run, &st) == 0, st.st_uid == geteuid(), (st.st_mode & S_IFMT) == S_IFDIR { paths.runtimeDirectory = trimmed(run) }
+        }
+        return paths
     }
 
     static func absolute(_ path: String, variable: String) throws -> String {

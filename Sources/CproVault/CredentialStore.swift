@@ -21,6 +21,16 @@ public protocol CredentialStore: Sendable {
 
     /// Where the backend stores and in what state, without unlocking anything.
     func status() async -> BackendStatus
+
+    /// A cheap value, read without unlocking anything, that differs whenever a
+    /// stored value may have changed. The token cache compares it to decide
+    /// whether a cached token still belongs to the stored credentials. nil when
+    /// the backend has none; readers then compare the credentials themselves.
+    func changeStamp() -> [UInt8]?
+}
+
+extension CredentialStore {
+    public func changeStamp() -> [UInt8]? { nil }
 }
 
 public struct BackendStatus: Sendable, Codable, Equatable {

@@ -37,6 +37,15 @@ public struct EnvStore: CredentialStore {
         return out
     }
 
+    public func changeStamp() -> [UInt8]? {
+        var out = Array("env".utf8)
+        for field in StoredField.allCases {
+            let v = Array((variables[field.variableName] ?? "").utf8)
+            out += withUnsafeBytes(of: UInt32(v.count).littleEndian, Array.init) + v
+        }
+        return out
+    }
+
     public func status() async -> BackendStatus {
         let set = StoredField.allCases.filter { !(variables[$0.variableName] ?? "").isEmpty }
         return BackendStatus(

@@ -106,6 +106,18 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         }
     }
 
+    /// The vault file's identity and times: every write replaces the file (a new
+    /// inode), so any change shows here without the passphrase.
+    public func changeStamp() -> [UInt8]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return Array("absent".utf8) }
+        let parts: [UInt64] = [
+            UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size),
+            UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec), UInt64(st.st_ctim.tv_sec), UInt64(st.st_ctim.tv_nsec),
+        ]
+        return Array("file".utf8) + parts.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    }
+
     // MARK: vault commands
 
     /// Creates an empty vault; refuses to overwrite one.

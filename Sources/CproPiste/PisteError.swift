@@ -1,0 +1,44 @@
+import CproCore
+
+/// Every failure on the wire leaves as one of these: a diagnosis code of the
+/// contract and a message in both languages. No message contains a secret.
+public struct PisteError: DiagnosedError, CustomStringConvertible {
+    public let diagnosis: Diagnosis
+    public let en: String
+    public let fr: String
+    /// The HTTP status, when there was an answer.
+    public let status: Int?
+    /// Chorus Pro's libelle, for chorus_error.
+    public let libelle: String?
+    /// Which API was refused, for api_access_denied.
+    public let api: String?
+
+    public init(_ diagnosis: Diagnosis, _ en: String, fr: String, status: Int? = nil, libelle: String? = nil, api: String? = nil) {
+        self.diagnosis = diagnosis
+        self.en = en
+        self.fr = fr
+        self.status = status
+        self.libelle = libelle
+        self.api = api
+    }
+
+    public func message(_ lang: Language) -> String { lang.pick(en, fr) }
+
+    static func unreachable(_ e: TransportError, attempts: Int) -> PisteError {
+        let (en, fr): (String, String)
+        switch e.kind {
+        case .dns: (en, fr) = ("the name \(e.host) does not resolve (DNS)", "le nom \(e.host) ne se résout pas (DNS)")
+        case .refused: (en, fr) = ("\(e.host) refused the connection", "\(e.host) a refusé la connexion")
+        case .timeout: (en, fr) = ("\(e.host) did not answer in time", "\(e.host) n'a pas répondu à temps")
+        case .tls: (en, fr) = ("the TLS handshake with \(e.host) failed (\(short(e.detail)))", "la négociation TLS avec \(e.host) a échoué (\(short(e.detail)))")
+        case .other: (en, fr) = ("cannot reach \(e.host) (\(short(e.detail)))", "impossible de joindre \(e.host) (\(short(e.detail)))")
+        }
+        return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)", fr: "\(fr), après \(attempts) tentative(s)")
+    }
+
+    /// Text from a server, made safe to show: one line, bounded.
+    static func short(_ s: String, limit: Int = 200) -> String {
+        let line = String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        return line.count > limit ? String(line.prefix(limit)) + "…" : line
+    }
+}

@@ -1,0 +1,254 @@
+import CSodium
+import CproCore
+import CproVault
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One valid token per profile and environment, shared by every process of
+/// the user (see docs/token-cache.md).
+///
+/// - Entries are sealed with XChaCha20-Poly1305 under a random per-user cache
+///   key kept apart from them (in $XDG_RUNTIME_DIR when there is one).
+/// - An entry remembers a keyed fingerprint of the client ID, the client secret
+///   and the OAuth URL it was obtained with, and the backend's change stamp:
+///   while the stamp is unchanged the warm path trusts the entry without
+///   opening the store; when it changed, the cold path re-reads the
+///   credentials and reuses the token only if the fingerprint still matches.
+/// - Refreshes are single-flight across processes: an exclusive lock around
+///   "read, refresh if stale, write", so N processes starting together on an
+///   empty cache make one token request.
+public final class TokenProvider: @unchecked Sendable {
+    let store: CredentialStore
+    let profile: ProfileName
+    let environment: PisteEnvironment
+    let endpoints: Endpoints
+    let directory: String
+    let keyDirectory: String
+    let margin: Int64
+    let client: TokenClient
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+    let lockTimeout: Double
+
+    public static let defaultMargin: Int64 = 300
+
+    public init(
+        store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
+        directory: String, keyDirectory: String, margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
+        logger: Logger = Logger(label: "cpro.token"), lockTimeout: Double = 150,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.store = store
+        self.profile = profile
+        self.environment = environment
+        self.endpoints = endpoints
+        self.directory = directory
+        self.keyDirectory = keyDirectory
+        self.margin = margin
+        self.client = client
+        self.logger = logger
+        self.clock = clock
+        self.lockTimeout = lockTimeout
+    }
+
+    var entryPath: String { "\(directory)/\(profile.value).\(environment.rawValue).token" }
+    var lockPath: String { "\(directory)/\(profile.value).\(environment.rawValue).lock" }
+    var keyPath: String { "\(keyDirectory)/token-cache.key" }
+
+    // MARK: public
+
+    /// A token valid for at least the margin: from the cache when it can, else
+    /// fetched (once for all processes asking at the same time).
+    public func token(refresh: Bool = false) async throws -> AccessToken {
+        if !refresh, let t = await warm() { return t }
+        try SecureFiles.ensurePrivateDirectory(directory)
+        let lock = try SecureFiles.Lock(path: lockPath, timeout: lockTimeout)
+        defer { lock.release() }
+        // Another process may have refreshed while we waited for the lock.
+        if !refresh, let t = await warm() {
+            logger.debug("token: refreshed by another process meanwhile")
+            return t
+        }
+        let key = try cacheKey(create: true)
+        let stamp = store.changeStamp()
+        let creds = try await store.read(profile, environment)
+        guard let id = creds[.clientID], let secret = creds[.clientSecret] else {
+            let missing = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }.map(\.rawValue).joined(separator: ", ")
+            throw PisteError(
+                .credentialsMissing,
+                "\(missing) not set for \(profile) / \(environment.rawValue): run `cpro creds set` (or `cpro onboard`)",
+                fr: "\(missing) non enregistré(s) pour \(profile) / \(environment.rawValue) : lancez `cpro creds set` (ou `cpro onboard`)")
+        }
+        let fingerprint = Self.fingerprint(key: key, id: id, secret: secret, oauthURL: endpoints.oauthURL)
+        let stampHash = stamp.map { Self.hash(key: key, [$0, Array(endpoints.oauthURL.utf8)]) }
+
+        if !refresh, let entry = read(key: key), entry.fingerprint == fingerprint, isFresh(entry.token) {
+            // The store changed, not these credentials: keep the token, note the stamp.
+            logger.debug("token: the store changed but not these credentials; reusing the cached token")
+            try write(Entry(fingerprint: fingerprint, stamp: stampHash ?? [UInt8](repeating: 0, count: 32), token: entry.token), key: key)
+            return entry.token
+        }
+        let fresh = try await client.fetch(clientID: id, clientSecret: secret, endpoints: endpoints)
+        try write(Entry(fingerprint: fingerprint, stamp: stampHash ?? [UInt8](repeating: 0, count: 32), token: fresh), key: key)
+        logger.debug("token: fetched a new token valid \(fresh.lifetime) s")
+        return fresh
+    }
+
+    /// The cached token if it is valid and still belongs to the stored
+    /// credentials, without opening the store when the backend has a stamp.
+    public func warm() async -> AccessToken? {
+        guard let key = try? cacheKey(create: false), let entry = read(key: key), isFresh(entry.token) else { return nil }
+        if let stamp = store.changeStamp() {
+            return Self.hash(key: key, [stamp, Array(endpoints.oauthURL.utf8)]) == entry.stamp ? entry.token : nil
+        }
+        guard let creds = try? await store.read(profile, environment),
+              let id = creds[.clientID], let secret = creds[.clientSecret],
+              Self.fingerprint(key: key, id: id, secret: secret, oauthURL: endpoints.oauthURL) == entry.fingerprint
+        else { return nil }
+        return entry.token
+    }
+
+    /// Drops this token if the cache still holds it (the API refused it), so
+    /// the next call fetches a new one; a newer token another process cached
+    /// meanwhile is left alone.
+    public func invalidate(_ token: AccessToken) throws {
+        guard SecureFiles.exists(directory) else { return }
+        try SecureFiles.withLock(lockPath, timeout: lockTimeout) {
+            guard let key = try? cacheKey(create: false), let entry = read(key: key) else { return }
+            if entry.token.value == token.value { unlink(entryPath) }
+        }
+    }
+
+    /// Forgets the cached token of this profile and environment.
+    @discardableResult
+    public func clear() throws -> Bool {
+        guard SecureFiles.exists(entryPath) else { return false }
+        return try SecureFiles.withLock(lockPath, timeout: lockTimeout) { unlink(entryPath) == 0 }
+    }
+
+    // MARK: freshness
+
+    /// Valid for longer than the margin. The margin never exceeds half the
+    /// token's lifetime, so short-lived tokens are still used.
+    func isFresh(_ t: AccessToken) -> Bool {
+        let now = clock()
+        guard now >= t.obtainedAt - 300 else { return false }  // the clock went back: distrust
+        return now < t.expiresAt - min(margin, t.lifetime / 2)
+    }
+
+    // MARK: entries
+
+    struct Entry {
+        let fingerprint: [UInt8]
+        let stamp: [UInt8]
+        let token: AccessToken
+    }
+
+    static let magic = Array("CPROTOK1".utf8)
+
+    var associatedData: [UInt8] { Self.magic + Array("\(profile.value)\0\(environment.rawValue)".utf8) }
+
+    func read(key: SecretBytes) -> Entry? {
+        guard let file = try? SecureFiles.read(entryPath, limit: 1 << 16),
+              file.count > 8 + 24 + 16, Array(file[0..<8]) == Self.magic
+        else { return nil }
+        let nonce = Array(file[8..<32]), sealed = Array(file[32...])
+        let ad = associatedData
+        var plainLen: UInt64 = 0
+        guard let plain = try? SecretBytes(count: sealed.count - 16, fill: { out in
+            let rc = key.withUnsafeBytes { k in
+                crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    out.baseAddress?.assumingMemoryBound(to: UInt8.self), &plainLen, nil, sealed, UInt64(sealed.count),
+                    ad, UInt64(ad.count), nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+            if rc != 0 { throw Failure("token cache entry fails authentication", fr: "entrée du cache de jetons invalide") }
+        }) else {
+            logger.debug("token: cache entry unreadable (other key or damaged); ignoring it")
+            return nil
+        }
+        return plain.withUnsafeBytes { p -> Entry? in
+            guard p.count >= 32 + 32 + 8 + 8 + 4 else { return nil }
+            func i64(_ at: Int) -> Int64 { Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(p[at + $1]) << (8 * $1) }) }
+            let len = (0..<4).reduce(0) { $0 | Int(p[80 + $1]) << (8 * $1) }
+            guard len > 0, 84 + len == p.count else { return nil }
+            let token = AccessToken(
+                value: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: p[84..<(84 + len)])),
+                type: "Bearer", obtainedAt: i64(64), expiresAt: i64(72))
+            return Entry(fingerprint: Array(p[0..<32]), stamp: Array(p[32..<64]), token: token)
+        }
+    }
+
+    func write(_ entry: Entry, key: SecretBytes) throws {
+        let len = entry.token.value.count
+        let plain = try SecretBytes(count: 84 + len) { out in
+            var at = 0
+            func put(_ bytes: [UInt8]) { for b in bytes { out[at] = b; at += 1 } }
+            func le(_ v: UInt64, _ n: Int) { put((0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
+            put(entry.fingerprint)
+            put(entry.stamp)
+            le(UInt64(bitPattern: entry.token.obtainedAt), 8)
+            le(UInt64(bitPattern: entry.token.expiresAt), 8)
+            le(UInt64(len), 4)
+            entry.token.value.withUnsafeBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: len) }
+        }
+        let nonce = Sodium.randomBytes(24)
+        let ad = associatedData
+        var sealed = [UInt8](repeating: 0, count: plain.count + 16)
+        var sealedLen: UInt64 = 0
+        plain.withUnsafeBytes { p in
+            key.withUnsafeBytes { k in
+                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
+                    &sealed, &sealedLen, p.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(plain.count),
+                    ad, UInt64(ad.count), nil, nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        try SecureFiles.atomicWrite(entryPath, bytes: Self.magic + nonce + sealed)
+    }
+
+    // MARK: keys
+
+    /// The per-user cache key, created once (first writer wins, via link(2)).
+    func cacheKey(create: Bool) throws -> SecretBytes {
+        if let bytes = try SecureFiles.read(keyPath, limit: 64), bytes.count == 32 {
+            return SecretBytes(copying: bytes)
+        }
+        guard create else { throw Failure("no token cache key", fr: "pas de clé de cache de jetons") }
+        try SecureFiles.ensurePrivateDirectory(keyDirectory)
+        var fresh = Sodium.randomBytes(32)
+        defer { Sodium.memzero(&fresh) }
+        let tmp = keyPath + ".new-\(getpid())"
+        try SecureFiles.atomicWrite(tmp, bytes: fresh)
+        if link(tmp, keyPath) != 0 && errno != EEXIST {
+            let code = errno
+            unlink(tmp)
+            throw SecureFiles.IOError(operation: "link", path: keyPath, code: code)
+        }
+        unlink(tmp)
+        guard let bytes = try SecureFiles.read(keyPath, limit: 64), bytes.count == 32 else {
+            throw Failure("the token cache key \(keyPath) is damaged; delete it", fr: "la clé du cache de jetons \(keyPath) est abîmée ; supprimez-la")
+        }
+        return SecretBytes(copying: bytes)
+    }
+
+    /// Keyed BLAKE2b-256 over length-prefixed parts.
+    static func hash(key: SecretBytes, _ parts: [[UInt8]]) -> [UInt8] {
+        var input: [UInt8] = []
+        for part in parts { input += withUnsafeBytes(of: UInt32(part.count).littleEndian, Array.init) + part }
+        defer { Sodium.memzero(&input) }
+        var out = [UInt8](repeating: 0, count: 32)
+        key.withUnsafeBytes { k in
+            _ = crypto_generichash(&out, 32, input, UInt64(input.count), k.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+        }
+        return out
+    }
+
+    static func fingerprint(key: SecretBytes, id: SecretBytes, secret: SecretBytes, oauthURL: String) -> [UInt8] {
+        var i = id.unprotectedBytes, s = secret.unprotectedBytes
+        defer { Sodium.memzero(&i); Sodium.memzero(&s) }
+        return hash(key: key, [i, s, Array(oauthURL.utf8)])
+    }
+}

@@ -1,0 +1,134 @@
+import CproCore
+import Foundation
+import Logging
+
+/// An access token as received. `expiresAt` is the local clock at receipt plus
+/// the server's `expires_in`, so a skewed server clock does not matter.
+public struct AccessToken: Sendable {
+    public let value: SecretBytes
+    public let type: String
+    public let obtainedAt: Int64
+    public let expiresAt: Int64
+
+    public init(value: SecretBytes, type: String, obtainedAt: Int64, expiresAt: Int64) {
+        self.value = value
+        self.type = type
+        self.obtainedAt = obtainedAt
+        self.expiresAt = expiresAt
+    }
+
+    public var lifetime: Int64 { expiresAt - obtainedAt }
+}
+
+/// The client-credentials grant as PISTE takes it: a form body with
+/// grant_type, client_id, client_secret and scope=openid (not HTTP Basic).
+public struct TokenClient: Sendable {
+    let transport: HTTPTransport
+    let policy: RetryPolicy
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+
+    public init(transport: HTTPTransport, policy: RetryPolicy = .standard, logger: Logger = Logger(label: "cpro.oauth"),
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.transport = transport
+        self.policy = policy
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func fetch(clientID: SecretBytes, clientSecret: SecretBytes, endpoints: Endpoints) async throws -> AccessToken {
+        var body = Array("grant_type=client_credentials&client_id=".utf8)
+        body += FormEncoding.encode(clientID)
+        body += Array("&client_secret=".utf8)
+        body += FormEncoding.encode(clientSecret)
+        body += Array("&scope=openid".utf8)
+        defer { Sodium.memzero(&body) }
+        let request = HTTPRequest(
+            method: "POST", url: endpoints.tokenURL,
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+            body: body)
+        logger.debug("oauth: POST \(endpoints.tokenURL)")
+        let (response, attempts) = try await sendWithRetries(transport, request, policy: policy) { logger.debug("oauth: \($0)") }
+        let receivedAt = clock()
+        logger.debug("oauth: HTTP \(response.status) after \(attempts) attempt(s)")
+        return try Self.interpret(response, receivedAt: receivedAt, host: endpoints.oauthURL, attempts: attempts)
+    }
+
+    static func interpret(_ response: HTTPResponse, receivedAt: Int64, host: String, attempts: Int) throws -> AccessToken {
+        let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        switch response.status {
+        case 200:
+            guard let object, let token = object["access_token"] as? String, !token.isEmpty,
+                  token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
+                throw PisteError(
+                    .unexpectedResponse,
+                    "the token endpoint \(host) answered 200 without a usable access_token",
+                    fr: "le point d'accès jeton \(host) a répondu 200 sans access_token exploitable", status: 200)
+            }
+            let type = object["token_type"] as? String ?? "Bearer"
+            guard type.lowercased() == "bearer" else {
+                throw PisteError(.unexpectedResponse, "the token endpoint returned a token of type \(PisteError.short(type, limit: 20)), not Bearer",
+                                 fr: "le point d'accès jeton a renvoyé un jeton de type \(PisteError.short(type, limit: 20)), pas Bearer", status: 200)
+            }
+            let expiresIn: Int64
+            if let n = object["expires_in"] as? Int { expiresIn = Int64(n) }
+            else if let s = object["expires_in"] as? String, let n = Int64(s) { expiresIn = n }
+            else { expiresIn = 3600 }  // PISTE's documented lifetime when a server omits it
+            guard expiresIn > 0 && expiresIn <= 86_400 * 30 else {
+                throw PisteError(.unexpectedResponse, "the token endpoint answered an implausible expires_in",
+                                 fr: "le point d'accès jeton a répondu un expires_in invraisemblable", status: 200)
+            }
+            return AccessToken(value: SecretBytes(utf8: token), type: "Bearer", obtainedAt: receivedAt, expiresAt: receivedAt + expiresIn)
+        case 400, 401, 403:
+            let error = (object?["error"] as? String).map { PisteError.short($0, limit: 60) }
+            let description = (object?["error_description"] as? String).map { PisteError.short($0) }
+            let said = [error, description].compactMap { $0 }.joined(separator: ": ")
+            if error == "invalid_client" {
+                throw PisteError(
+                    .oauthInvalidClient,
+                    "PISTE refused the client ID or secret (HTTP \(response.status), invalid_client): check both on the application's page, and that the application exists in this environment",
+                    fr: "PISTE a refusé l'identifiant ou le secret client (HTTP \(response.status), invalid_client) : vérifiez-les sur la page de l'application, et que l'application existe dans cet environnement",
+                    status: response.status)
+            }
+            throw PisteError(
+                .oauthRejected,
+                "PISTE refused the token request (HTTP \(response.status)\(said.isEmpty ? "" : ", " + said)); a 401 can also mean the application has no API subscription left",
+                fr: "PISTE a refusé la demande de jeton (HTTP \(response.status)\(said.isEmpty ? "" : ", " + said)) ; un 401 peut aussi signifier que l'application n'a plus d'abonnement à une API",
+                status: response.status)
+        default:
+            if RetryPolicy.isRetryable(status: response.status) {
+                throw PisteError(
+                    .unreachable, "the token endpoint \(host) answered HTTP \(response.status) \(attempts) time(s)",
+                    fr: "le point d'accès jeton \(host) a répondu HTTP \(response.status) \(attempts) fois", status: response.status)
+            }
+            throw PisteError(
+                .unexpectedResponse, "the token endpoint \(host) answered HTTP \(response.status)",
+                fr: "le point d'accès jeton \(host) a répondu HTTP \(response.status)", status: response.status)
+        }
+    }
+}
+
+/// application/x-www-form-urlencoded, byte by byte, so a secret with any
+/// character arrives unchanged.
+enum FormEncoding {
+    static func encode(_ value: SecretBytes) -> [UInt8] {
+        value.withUnsafeBytes { raw in
+            var out: [UInt8] = []
+            out.reserveCapacity(raw.count * 3)
+            let hex = Array("0123456789ABCDEF".utf8)
+            for b in raw {
+                switch b {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                     UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "*"):
+                    out.append(b)
+                case UInt8(ascii: " "):
+                    out.append(UInt8(ascii: "+"))
+                default:
+                    out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                }
+            }
+            return out
+        }
+    }
+}

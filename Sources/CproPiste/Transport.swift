@@ -1,0 +1,148 @@
+import AsyncHTTPClient
+import CproCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// What the wire needs from HTTP: one request, one answer. async-http-client in
+/// production; tests may put anything behind it.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
+/// A failure to get any answer, classified for people: DNS, refused, timeout, TLS.
+public struct TransportError: Error, Sendable {
+    public enum Kind: String, Sendable { case dns, refused, timeout, tls, other }
+    public let kind: Kind
+    public let host: String
+    public let detail: String
+}
+
+/// async-http-client with bounded connect and read times, the proxy from
+/// `https_proxy`/`no_proxy`, and extra trusted roots from `CPRO_CA_FILE`.
+public struct AHCTransport: HTTPTransport {
+    let environment: [String: String]
+
+    public init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    /// One client per process and per proxy choice, never shut down: the
+    /// process exit ends it, and a static never reaches HTTPClient's deinit check.
+    nonisolated(unsafe) static var clients: [String: HTTPClient] = [:]
+    static let lock = NSLock()
+
+    func client(for host: String) throws -> HTTPClient {
+        let proxy = Self.proxy(for: host, environment: environment)
+        let caFile = environment["CPRO_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let readTimeout = environment["CPRO_HTTP_TIMEOUT"].flatMap(Int64.init) ?? 20
+        let key = "\(proxy.map { "\($0.host):\($0.port)" } ?? "-")|\(caFile ?? "-")|\(readTimeout)"
+        return try Self.lock.withLock {
+            if let c = Self.clients[key] { return c }
+            var config = HTTPClient.Configuration()
+            config.timeout = .init(connect: .seconds(min(readTimeout, 10)), read: .seconds(readTimeout))
+            config.redirectConfiguration = .disallow
+            if let proxy { config.proxy = .server(host: proxy.host, port: proxy.port) }
+            if let caFile {
+                guard FileManager.default.isReadableFile(atPath: caFile) else {
+                    throw Failure("CPRO_CA_FILE \(caFile) cannot be read", fr: "CPRO_CA_FILE \(caFile) est illisible")
+                }
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.file(caFile)]
+                config.tlsConfiguration = tls
+            }
+            let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            Self.clients[key] = c
+            return c
+        }
+    }
+
+    static func proxy(for host: String, environment env: [String: String]) -> (host: String, port: Int)? {
+        let noProxy = (env["no_proxy"] ?? env["NO_PROXY"] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        let h = host.lowercased()
+        if h == "localhost" || h.hasPrefix("127.") || h == "::1" { return nil }
+        for entry in noProxy where !entry.isEmpty {
+            if entry == "*" { return nil }
+            let suffix = entry.hasPrefix(".") ? entry : "." + entry
+            if h == entry || h.hasSuffix(suffix) { return nil }
+        }
+        guard let raw = env["https_proxy"] ?? env["HTTPS_PROXY"], !raw.isEmpty,
+              let url = URL(string: raw.contains("://") ? raw : "http://" + raw), let proxyHost = url.host
+        else { return nil }
+        return (proxyHost, url.port ?? 3128)
+    }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let host = URL(string: request.url)?.host ?? request.url
+        var r = HTTPClientRequest(url: request.url)
+        r.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers { r.headers.add(name: name, value: value) }
+        if !request.body.isEmpty { r.body = .bytes(ByteBuffer(bytes: request.body)) }
+        do {
+            let client = try client(for: host)
+            let response = try await client.execute(r, timeout: .seconds(120))
+            let body = try await response.body.collect(upTo: 8 << 20)
+            return HTTPResponse(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                body: Array(buffer: body))
+        } catch let e as CproError {
+            throw e
+        } catch {
+            throw Self.classify(error, host: host)
+        }
+    }
+
+    static func classify(_ error: Error, host: String) -> TransportError {
+        let text = String(describing: error)
+        let type = String(reflecting: Swift.type(of: error))
+        if let e = error as? HTTPClientError, [.connectTimeout, .readTimeout, .deadlineExceeded].contains(e) {
+            return TransportError(kind: .timeout, host: host, detail: text)
+        }
+        if text.contains("connectTimeout") || text.contains("Timeout") {
+            return TransportError(kind: .timeout, host: host, detail: text)
+        }
+        if type.contains("SSL") || text.contains("SSL") || text.contains("certificate") || text.contains("handshake") {
+            return TransportError(kind: .tls, host: host, detail: text)
+        }
+        if text.contains("dns") || text.contains("DNS") || text.contains("NXDOMAIN") || text.contains("resolve") {
+            return TransportError(kind: .dns, host: host, detail: text)
+        }
+        if text.contains("refused") || text.contains("errno: 111") || text.contains("Connection refused") {
+            return TransportError(kind: .refused, host: host, detail: text)
+        }
+        return TransportError(kind: .other, host: host, detail: text)
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Serves a `Simulator` over HTTP/1.1 with Hummingbird.
+public struct SimulatorServer: Sendable {
+    public let simulator: Simulator
+    public let host: String
+    public let port: Int
+
+    public init(simulator: Simulator, host: String = "127.0.0.1", port: Int = 0) {
+        self.simulator = simulator
+        self.host = host
+        self.port = port
+    }
+
+    /// Runs until cancelled; `onListening` gets the bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let router = Router()
+        let sim = simulator
+        let handler: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Hummingbird.Response = { request, _ in
+            let body = try await request.body.collect(upTo: 4 << 20)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let answer = await sim.handle(Simulator.Request(
+                method: request.method.rawValue, path: request.uri.path, headers: headers,
+                body: Array(buffer: body)))
+            if answer.delayMs > 0 { try await Task.sleep(nanoseconds: UInt64(answer.delayMs) * 1_000_000) }
+            var fields = HTTPFields()
+            for (name, value) in answer.headers {
+                if let n = HTTPField.Name(name) { fields[n] = value }
+            }
+            return Hummingbird.Response(
+                status: .init(code: answer.status), headers: fields,
+                body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        }
+        router.get("**", use: handler)
+        router.post("**", use: handler)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "piste-sim"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: { var l = Logger(label: "piste-sim"); l.logLevel = .warning; return l }())
+        try await app.runService()
+    }
+}

@@ -1,0 +1,318 @@
+import Foundation
+
+/// A local stand-in for PISTE's OAuth endpoint and the Chorus Pro endpoints cpro
+/// uses. Every variant in shared/spec/piste-facts.md can be switched on at run
+/// time through `/_sim/config`, so one running simulator serves a whole test.
+///
+/// It has its own request and answer types and imports nothing from cpro.
+public actor Simulator {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        public var headers: [String: String]  // lower-cased names
+        public var body: [UInt8]
+        public init(method: String, path: String, headers: [String: String], body: [UInt8]) {
+            self.method = method
+            self.path = path
+            self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+            self.body = body
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var delayMs: Int = 0
+
+        static func json(_ status: Int, _ object: Any, headers: [String: String] = [:]) -> Response {
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            return Response(status: status, headers: headers.merging(["content-type": "application/json;charset=utf-8"]) { a, _ in a }, body: Array(data))
+        }
+        static func text(_ status: Int, _ text: String, headers: [String: String] = [:]) -> Response {
+            Response(status: status, headers: headers, body: Array(text.utf8))
+        }
+    }
+
+    /// The switchable behaviours. Names are documented in docs/piste-sim.md.
+    public struct Behaviour: Sendable, Equatable {
+        /// normal, invalid_client_400, invalid_client_401, no_subscription_401,
+        /// invalid_grant, malformed, no_expiry
+        public var token = "normal"
+        /// The next `count` token requests fail with `status` (5xx or 429).
+        public var tokenFailStatus = 0
+        public var tokenFailCount = 0
+        public var tokenRetryAfter: Int? = nil
+        public var tokenDelayMs = 0
+        public var tokenLifetime = 3600
+        /// Per API (factures, structures, utilisateurs, transverses): normal,
+        /// forbidden_403, tech_rejected, code_retour_200, code_retour_400,
+        /// server_error, malformed, token_rejected.
+        public var api: [String: String] = [:]
+        public var apiFailStatus = 0
+        public var apiFailCount = 0
+        public var apiDelayMs = 0
+        /// How many linked structures the rattachements call returns.
+        public var structures = 3
+        /// The technical password's expiry date answered by structures/v1/consulter.
+        public var passwordExpiry: String? = nil
+        public init() {}
+    }
+
+    public private(set) var clients: [String: String]
+    public private(set) var accounts: [String: String]
+    public private(set) var behaviour = Behaviour()
+    private var tokens: [String: (client: String, expires: Date)] = [:]
+    public private(set) var tokenRequests = 0
+    public private(set) var apiRequests = 0
+    private var byPath: [String: Int] = [:]
+
+    public static let defaultClientID = "5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c"
+    public static let defaultClientSecret = "sim-client-secret-8c41"
+    public static let defaultTechLogin = "TECH_1_00000000000000@cpro.fr"
+    public static let defaultTechPassword = "sim-tech-password-Ü7"
+
+    public init(
+        clients: [String: String] = [defaultClientID: defaultClientSecret],
+        accounts: [String: String] = [defaultTechLogin: defaultTechPassword]
+    ) {
+        self.clients = clients
+        self.accounts = accounts
+    }
+
+    public func handle(_ r: Request) -> Response {
+        if r.path.hasPrefix("/_sim/") { return admin(r) }
+        if r.path == "/api/oauth/token" { return token(r) }
+        if r.path.hasPrefix("/cpro/") { return api(r) }
+        return .json(404, ["error": "not found", "path": r.path])
+    }
+
+    // MARK: OAuth
+
+    func token(_ r: Request) -> Response {
+        tokenRequests += 1
+        var response = tokenAnswer(r)
+        response.delayMs = behaviour.tokenDelayMs
+        return response
+    }
+
+    private func tokenAnswer(_ r: Request) -> Response {
+        guard r.method == "POST" else { return .json(405, ["error": "invalid_request"]) }
+        if behaviour.tokenFailCount > 0 {
+            behaviour.tokenFailCount -= 1
+            var headers: [String: String] = [:]
+            if let after = behaviour.tokenRetryAfter { headers["retry-after"] = String(after) }
+            return .text(behaviour.tokenFailStatus, "<html>gateway error</html>", headers: headers)
+        }
+        let contentType = r.headers["content-type"] ?? ""
+        guard contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+            return .json(400, ["error": "invalid_request", "error_description": "expected a form body"])
+        }
+        let form = Self.parseForm(r.body)
+        guard form["grant_type"] == "client_credentials" else {
+            return .json(400, ["error": "unsupported_grant_type"])
+        }
+        if r.headers["authorization"] != nil && form["client_id"] == nil {
+            return .json(400, ["error": "invalid_request", "error_description": "credentials expected in the body"])
+        }
+        switch behaviour.token {
+        case "invalid_client_400":
+            return .json(400, ["error": "invalid_client", "error_description": "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."])
+        case "invalid_client_401":
+            return .json(401, ["error": "invalid_client", "error_description": "Client authentication failed"])
+        case "no_subscription_401":
+            return .json(401, ["error": "access_denied", "error_description": "The application has no subscription to any API"])
+        case "invalid_grant":
+            return .json(400, ["error": "invalid_grant", "error_description": "scope not allowed"])
+        case "malformed":
+            return .text(200, "<html>not json</html>", headers: ["content-type": "text/html"])
+        default:
+            break
+        }
+        guard let id = form["client_id"], let secret = form["client_secret"], clients[id] == secret else {
+            return .json(401, ["error": "invalid_client", "error_description": "Client authentication failed"])
+        }
+        let token = "sim-" + UUID().uuidString.lowercased()
+        tokens[token] = (id, Date().addingTimeInterval(Double(behaviour.tokenLifetime)))
+        var answer: [String: Any] = ["access_token": token, "token_type": "Bearer", "scope": form["scope"] ?? "openid"]
+        if behaviour.token != "no_expiry" { answer["expires_in"] = behaviour.tokenLifetime }
+        return .json(200, answer)
+    }
+
+    static func parseForm(_ body: [UInt8]) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                (String(s).replacingOccurrences(of: "+", with: " ")).removingPercentEncoding ?? String(s)
+            }
+            out[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return out
+    }
+
+    // MARK: API
+
+    func api(_ r: Request) -> Response {
+        apiRequests += 1
+        byPath[r.path, default: 0] += 1
+        var response = apiAnswer(r)
+        response.delayMs = behaviour.apiDelayMs
+        return response
+    }
+
+    private func apiAnswer(_ r: Request) -> Response {
+        let rest = r.path.dropFirst("/cpro/".count)
+        let apiName = String(rest.prefix { $0 != "/" })
+        guard ["factures", "structures", "utilisateurs", "transverses"].contains(apiName) else {
+            return .json(404, ["error": "unknown API"])
+        }
+        if behaviour.apiFailCount > 0 {
+            behaviour.apiFailCount -= 1
+            return .text(behaviour.apiFailStatus, "<html>gateway error</html>")
+        }
+        let mode = behaviour.api[apiName] ?? "normal"
+
+        // The gateway: the bearer token first.
+        let auth = r.headers["authorization"] ?? ""
+        let bearer = auth.lowercased().hasPrefix("bearer ") ? String(auth.dropFirst(7)) : ""
+        guard mode != "token_rejected", let entry = tokens[bearer], entry.expires > Date() else {
+            return .text(401, "", headers: ["www-authenticate": "Bearer realm=\"PISTE\", error=\"invalid_token\", error_description=\"The access token is invalid or has expired\""])
+        }
+        // Then the application's subscription and the terms: 403, empty body.
+        if mode == "forbidden_403" { return .text(403, "") }
+        // Then the technical account.
+        let techRejected = Response.text(401, "", headers: [
+            "www-authenticate": "Bearer realm=\"PISTE\",error=\"Unauthorized\",error_description=\"login or password incorrects\""
+        ])
+        guard mode != "tech_rejected", let account = r.headers["cpro-account"],
+              let decoded = Data(base64Encoded: account).flatMap({ String(data: $0, encoding: .utf8) }),
+              let colon = decoded.firstIndex(of: ":"),
+              accounts[String(decoded[..<colon])] == String(decoded[decoded.index(after: colon)...])
+        else { return techRejected }
+
+        switch mode {
+        case "code_retour_200":
+            return .json(200, ["codeRetour": 20001, "libelle": "GCU_MSG_05_001 Les paramètres de recherche sont invalides"])
+        case "code_retour_400":
+            return .json(400, ["codeRetour": 20003, "libelle": "GCU_MSG_05_003 Erreur de validation des données"])
+        case "server_error":
+            return .text(500, "<html>Internal Server Error</html>")
+        case "malformed":
+            return .text(200, "{\"codeRetour\": 0, \"truncated", headers: ["content-type": "application/json"])
+        default:
+            break
+        }
+        if r.method == "GET" && r.path == "/cpro/transverses/v1/health-check" {
+            return .json(200, ["codeRetour": 0, "libelle": "OK"])
+        }
+        guard r.method == "POST" else { return .json(405, ["codeRetour": 1, "libelle": "POST expected"]) }
+        guard (r.headers["content-type"] ?? "").lowercased().hasPrefix("application/json"),
+              let body = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        else {
+            return .json(400, ["codeRetour": 10, "libelle": "Le corps de la requête n'est pas un JSON valide"])
+        }
+        switch r.path {
+        case "/cpro/utilisateurs/v1/monCompte/recuperer/rattachements":
+            return rattachements(body)
+        case "/cpro/structures/v1/consulter":
+            var info: [String: Any] = ["designationStructure": "Structure de test 1", "identifiantStructure": Self.siret(1)]
+            if let expiry = behaviour.passwordExpiry { info["dateExpirationMotPasseCompteTech"] = expiry }
+            return .json(200, ["codeRetour": 0, "libelle": "TRA_MSG_00.000", "informationGenerales": info])
+        case "/cpro/structures/v1/rechercher", "/cpro/transverses/v1/recuperer/structures/actives/fournisseur",
+             "/cpro/factures/v1/rechercher/fournisseur":
+            return .json(200, ["codeRetour": 0, "libelle": "TRA_MSG_00.000", "listeStructures": [] as [Any], "parametresRetour": ["total": 0, "pages": 0]])
+        default:
+            return .json(404, ["codeRetour": 404, "libelle": "service inconnu"])
+        }
+    }
+
+    func rattachements(_ body: [String: Any]) -> Response {
+        let params = body["parametresRecherche"] as? [String: Any] ?? [:]
+        let perPage = max(1, min(100, params["nbResultatsParPage"] as? Int ?? 10))
+        let page = max(1, params["pageResultatDemandee"] as? Int ?? 1)
+        let total = behaviour.structures
+        let pages = total == 0 ? 0 : (total + perPage - 1) / perPage
+        let from = (page - 1) * perPage
+        let items: [[String: Any]] = (from..<min(total, from + perPage)).map { i in
+            [
+                "idStructure": 25_000_000 + i, "identifiantStructure": Self.siret(i + 1),
+                "typeIdentifiantStructure": "SIRET", "designationStructure": "Structure de test \(i + 1)",
+                "statutUtilisateur": "ACTIF", "roleUtilisateur": "UTILISATEUR", "listeServicesRattache": [] as [Any],
+            ]
+        }
+        return .json(200, [
+            "codeRetour": 0, "libelle": "TRA_MSG_00.000", "listeStructureRattachement": items,
+            "parametresRetour": ["pageCourante": page, "pages": pages, "nbResultatsParPage": perPage, "total": total],
+        ])
+    }
+
+    /// Valid (Luhn) SIRETs for the test data set.
+    static func siret(_ n: Int) -> String {
+        let base = String(format: "%013d", 100_000_000_000 + n)
+        let digits = base.compactMap { $0.wholeNumberValue }
+        var sum = 0
+        for (i, d) in digits.reversed().enumerated() {
+            var v = d
+            if i % 2 == 0 { v *= 2; if v > 9 { v -= 9 } }
+            sum += v
+        }
+        return base + String((10 - sum % 10) % 10)
+    }
+
+    // MARK: admin
+
+    func admin(_ r: Request) -> Response {
+        switch r.path {
+        case "/_sim/stats":
+            return .json(200, [
+                "token_requests": tokenRequests, "api_requests": apiRequests, "tokens_live": tokens.count, "paths": byPath,
+            ])
+        case "/_sim/reset":
+            behaviour = Behaviour()
+            tokenRequests = 0
+            apiRequests = 0
+            byPath = [:]
+            return .json(200, ["reset": true])
+        case "/_sim/revoke":
+            let n = tokens.count
+            tokens = [:]
+            return .json(200, ["revoked": n])
+        case "/_sim/config":
+            guard r.method == "POST", let patch = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] else {
+                return .json(400, ["error": "POST a JSON object"])
+            }
+            return configure(patch)
+        default:
+            return .json(404, ["error": "unknown admin path"])
+        }
+    }
+
+    public func configure(_ patch: [String: Any]) -> Response {
+        var b = behaviour
+        for (key, value) in patch {
+            switch (key, value) {
+            case ("token", let v as String): b.token = v
+            case ("token_fail", let v as [String: Any]):
+                b.tokenFailStatus = v["status"] as? Int ?? 503
+                b.tokenFailCount = v["count"] as? Int ?? 1
+                b.tokenRetryAfter = v["retry_after"] as? Int
+            case ("token_delay_ms", let v as Int): b.tokenDelayMs = v
+            case ("token_lifetime", let v as Int): b.tokenLifetime = v
+            case ("api", let v as [String: String]): b.api.merge(v) { $1 }
+            case ("api_fail", let v as [String: Any]):
+                b.apiFailStatus = v["status"] as? Int ?? 503
+                b.apiFailCount = v["count"] as? Int ?? 1
+            case ("api_delay_ms", let v as Int): b.apiDelayMs = v
+            case ("structures", let v as Int): b.structures = v
+            case ("password_expiry", let v as String): b.passwordExpiry = v
+            case ("clients", let v as [String: String]): clients = v
+            case ("accounts", let v as [String: String]): accounts = v
+            default:
+                return .json(400, ["error": "unknown or mistyped setting: \(key)"])
+            }
+        }
+        behaviour = b
+        return .json(200, ["ok": true])
+    }
+}

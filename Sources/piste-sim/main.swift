@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import PisteSim
+
+@main
+struct PisteSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "piste-sim",
+        abstract: "A local stand-in for PISTE's OAuth and the Chorus Pro endpoints that cpro uses, for offline tests.",
+        discussion: """
+            Serves POST /api/oauth/token and /cpro/... on 127.0.0.1. Behaviours (invalid client, \
+            403, technical account rejected, codeRetour errors, 5xx, 429, slow or malformed answers, \
+            short-lived tokens) are switched at run time with POST /_sim/config; GET /_sim/stats \
+            counts requests. See docs/piste-sim.md.
+            """)
+
+    @Option(help: "Port to listen on; 0 picks a free one.")
+    var port = 8080
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "A JSON file {\"clients\": {ID: SECRET}, \"accounts\": {LOGIN: PASSWORD}} replacing the built-in test credentials.")
+    var config: String?
+
+    @Option(help: "Write the bound port to this file once listening.")
+    var portFile: String?
+
+    func run() async throws {
+        let sim = Simulator()
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config),
+                  let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw ValidationError("\(config) is not a readable JSON object") }
+            _ = await sim.configure(object)
+        }
+        let portFile = portFile
+        let host = host
+        try await SimulatorServer(simulator: sim, host: host, port: port).run { bound in
+            if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            // Unbuffered, so a test reading the pipe sees the line at once.
+            FileHandle.standardOutput.write(Data("piste-sim listening on http://\(host):\(bound)\n".utf8))
+        }
+    }
+}
