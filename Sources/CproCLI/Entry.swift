@@ -35,6 +35,12 @@ public enum CproMain {
             return exit.rawValue
         } catch let error as CproError {
             output.say(error)
+            if output.json {
+                // Tools reading stdout get the failure in the same shape as success.
+                var object: [String: Any] = ["message": error.message(lang)]
+                if let d = error as? DiagnosedError { object["diagnosis"] = d.diagnosis.rawValue }
+                output.json(["error": object])
+            }
             return 1
         } catch {
             let code = Cpro.exitCode(for: error).rawValue

@@ -288,7 +288,15 @@ public actor Simulator {
         }
     }
 
-    public func configure(_ patch: [String: Any]) -> Response {
+    /// Applies a settings patch given as JSON (the body of POST /_sim/config).
+    @discardableResult
+    public func configure(json: Data) -> (ok: Bool, message: String) {
+        guard let patch = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return (false, "not a JSON object") }
+        let r = configure(patch)
+        return (r.status == 200, String(decoding: r.body, as: UTF8.self))
+    }
+
+    func configure(_ patch: [String: Any]) -> Response {
         var b = behaviour
         for (key, value) in patch {
             switch (key, value) {

@@ -29,10 +29,11 @@ struct PisteSimCommand: AsyncParsableCommand {
     func run() async throws {
         let sim = Simulator()
         if let config {
-            guard let data = FileManager.default.contents(atPath: config),
-                  let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-            else { throw ValidationError("\(config) is not a readable JSON object") }
-            _ = await sim.configure(object)
+            guard let data = FileManager.default.contents(atPath: config) else {
+                throw ValidationError("\(config) cannot be read")
+            }
+            let (ok, message) = await sim.configure(json: data)
+            guard ok else { throw ValidationError("\(config): \(message)") }
         }
         let portFile = portFile
         let host = host
