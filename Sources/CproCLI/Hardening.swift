@@ -8,12 +8,22 @@ import Glibc
 /// do: no core dump, no ptrace attach by other processes of the same user, and
 /// no Swift backtracer (it prints registers and the memory they point at).
 enum Hardening {
+    nonisolated(unsafe) private static var originalCoreLimit = rlimit()
+
     static func apply() {
-        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = getrlimit(Int32(RLIMIT_CORE.rawValue), &originalCoreLimit)
+        // Soft limit only, so the child of `cpro exec` can get its own back.
+        var none = rlimit(rlim_cur: 0, rlim_max: originalCoreLimit.rlim_max)
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
         _ = cpro_set_not_dumpable()
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
             signal(sig, SIG_DFL)
         }
+    }
+
+    /// What `cpro exec` gives back before replacing itself: the program it runs
+    /// is not cpro and keeps the user's own core-dump setting.
+    static func restoreForChild() {
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &originalCoreLimit)
     }
 }

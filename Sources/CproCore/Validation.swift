@@ -32,6 +32,13 @@ public enum Validation {
                     fr: "\(name) contient un caractère de contrôle (saut de ligne, tabulation…) au caractère \(offset + 1) ; "
                         + "recollez la valeur sans lui")
             }
+            if field == .techLogin && bytes.contains(UInt8(ascii: ":")) {
+                // cpro-account is base64 of "login:password"; the first colon
+                // ends the login, so a login cannot hold one.
+                throw Failure(
+                    "tech-login cannot contain ':' (the cpro-account header is login:password)",
+                    fr: "tech-login ne peut pas contenir « : » (l'en-tête cpro-account est login:mot-de-passe)")
+            }
             var warnings: [Warning] = []
             if bytes.first == 0x20 || bytes.last == 0x20 {
                 warnings.append(Warning(

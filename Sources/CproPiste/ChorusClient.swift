@@ -135,7 +135,7 @@ public struct ChorusClient: Sendable {
             let libelle = PisteError.short(answer.libelle ?? "")
             throw PisteError(
                 .chorusError, "Chorus Pro answered codeRetour \(code): \(libelle)",
-                fr: "Chorus Pro a répondu codeRetour \(code) : \(libelle)", status: r.status, libelle: answer.libelle)
+                fr: "Chorus Pro a répondu codeRetour \(code) : \(libelle)", status: r.status, libelle: answer.libelle, body: r.body)
         }
         guard (200...299).contains(r.status) else {
             throw PisteError(

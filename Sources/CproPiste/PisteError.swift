@@ -12,8 +12,11 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
     public let libelle: String?
     /// Which API was refused, for api_access_denied.
     public let api: String?
+    /// The answer's body, for chorus_error (the caller may still want it).
+    public let body: [UInt8]?
 
-    public init(_ diagnosis: Diagnosis, _ en: String, fr: String, status: Int? = nil, libelle: String? = nil, api: String? = nil) {
+    public init(_ diagnosis: Diagnosis, _ en: String, fr: String, status: Int? = nil, libelle: String? = nil, api: String? = nil, body: [UInt8]? = nil) {
+        self.body = body
         self.diagnosis = diagnosis
         self.en = en
         self.fr = fr

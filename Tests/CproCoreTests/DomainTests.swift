@@ -91,6 +91,11 @@ import Testing
         }
     }
 
+    @Test func aLoginCannotHoldAColon() throws {
+        #expect(throws: Failure.self) { try Validation.check(.techLogin, SecretBytes(utf8: "TECH:1@cpro.fr")) }
+        #expect(try Validation.check(.techPassword, SecretBytes(utf8: "pass:word")).isEmpty)
+    }
+
     @Test func refusesInvalidUTF8() {
         #expect(throws: Failure.self) { try Validation.check(.techPassword, SecretBytes(copying: [0x61, 0xFF, 0x62])) }
     }

@@ -45,14 +45,15 @@ struct CredsImport: AsyncParsableCommand {
             if let s = strings[field.variableName] { values[field] = SecretBytes(utf8: s) }
         }
         if let account = strings["CPRO_ACCOUNT"] {
-            let (login, password) = try CproAccount.decode(SecretBytes(utf8: account))
+            let given = SecretBytes(utf8: account)
             if let l = values[.techLogin], let p = values[.techPassword] {
-                guard l == login, p == password else {
+                guard try CproAccount.encode(login: l, password: p) == given else {
                     throw Failure(
                         "CPRO_ACCOUNT does not match CPRO_TECH_LOGIN and CPRO_TECH_PASSWORD; nothing was stored",
                         fr: "CPRO_ACCOUNT ne correspond pas à CPRO_TECH_LOGIN et CPRO_TECH_PASSWORD ; rien n'a été enregistré")
                 }
             } else if values[.techLogin] == nil && values[.techPassword] == nil {
+                let (login, password) = try CproAccount.decode(given)
                 values[.techLogin] = login
                 values[.techPassword] = password
             }

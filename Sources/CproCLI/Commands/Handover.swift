@@ -1,0 +1,241 @@
+import ArgumentParser
+import CproCore
+import CproPiste
+import CproVault
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How exported variables are named: the contract's names, changed by
+/// `--rename OLD=NEW` or a preset for what other libraries expect.
+struct NamingOptions: ParsableArguments {
+    @Option(name: .customLong("rename"), help: ArgumentHelp("Export OLD under the name NEW (repeatable).", valueName: "OLD=NEW"))
+    var renames: [String] = []
+
+    @Option(help: "Names other tools use: python-scripts (CHORUS_PRO_LOGIN, CHORUS_PRO_PASSWORD for the technical account).")
+    var preset: String?
+
+    static let presets: [String: [String: String]] = [
+        "python-scripts": ["CPRO_TECH_LOGIN": "CHORUS_PRO_LOGIN", "CPRO_TECH_PASSWORD": "CHORUS_PRO_PASSWORD"],
+    ]
+
+    func mapping() throws -> [String: String] {
+        var map: [String: String] = [:]
+        if let preset {
+            guard let p = Self.presets[preset] else {
+                throw Failure("unknown preset; presets are \(Self.presets.keys.sorted().joined(separator: ", "))",
+                              fr: "préréglage inconnu ; les préréglages sont \(Self.presets.keys.sorted().joined(separator: ", "))")
+            }
+            map = p
+        }
+        for r in renames {
+            let parts = r.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, HandedVariables.allNames.contains(parts[0]), ExportVariable.isValidName(parts[1]) else {
+                throw Failure(
+                    "--rename takes OLD=NEW, OLD one of \(HandedVariables.allNames.joined(separator: ", ")) and NEW a variable name",
+                    fr: "--rename prend ANCIEN=NOUVEAU, ANCIEN parmi \(HandedVariables.allNames.joined(separator: ", ")) et NOUVEAU un nom de variable")
+            }
+            map[parts[0]] = parts[1]
+        }
+        return map
+    }
+}
+
+/// The variables handed to other tools, resolved once.
+enum HandedVariables {
+    static let tokenNames = ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT"]
+    static let allNames = StoredField.allCases.map(\.variableName) + ["CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"] + tokenNames
+
+    static func resolve(_ ctx: Context, withToken: Bool, naming: [String: String]) async throws -> [ExportVariable] {
+        let store = try ctx.store()
+        let creds = try await store.read(ctx.profile, ctx.pisteEnvironment)
+        guard !creds.values.isEmpty else {
+            throw NotSet(field: "client-id", selection: ctx.selection, backend: store.kind)
+        }
+        let missing = creds.missing
+        if !missing.isEmpty {
+            ctx.output.warn(Failure(
+                "not set for \(ctx.selection), so not exported: \(missing.map(\.rawValue).joined(separator: ", "))",
+                fr: "non enregistré(s) pour \(ctx.selection), donc non exporté(s) : \(missing.map(\.rawValue).joined(separator: ", "))"))
+        }
+        var vars: [ExportVariable] = []
+        for f in StoredField.allCases { if let v = creds[f] { vars.append(ExportVariable(f.variableName, v)) } }
+        if creds[.techLogin] != nil && creds[.techPassword] != nil {
+            vars.append(ExportVariable("CPRO_ACCOUNT", try creds.cproAccount()))
+        }
+        let endpoints = try ctx.endpoints
+        vars.append(ExportVariable("PISTE_OAUTH_URL", SecretBytes(utf8: endpoints.oauthURL)))
+        vars.append(ExportVariable("CPRO_API_URL", SecretBytes(utf8: endpoints.apiURL)))
+        if withToken {
+            let token = try await ctx.tokenProvider(store).token()
+            vars.append(ExportVariable("PISTE_ACCESS_TOKEN", token.value))
+            vars.append(ExportVariable("PISTE_TOKEN_EXPIRES_AT", SecretBytes(utf8: token.expiresAt.rfc3339)))
+        }
+        if ctx.pisteEnvironment == .production {
+            ctx.output.say("Handing over PRODUCTION credentials (\(ctx.selection)).",
+                           "Transmission des identifiants de PRODUCTION (\(ctx.selection)).")
+        }
+        return vars.map { ExportVariable(naming[$0.name] ?? $0.name, $0.value) }
+    }
+}
+
+struct CredsExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Print the credentials as variables for other tools: shell (eval), dotenv (python-dotenv) or json.",
+        discussion: """
+            Variables: PISTE_CLIENT_ID, PISTE_CLIENT_SECRET, CPRO_TECH_LOGIN, CPRO_TECH_PASSWORD, \
+            CPRO_ACCOUNT, PISTE_OAUTH_URL, CPRO_API_URL; with --with-token also PISTE_ACCESS_TOKEN and \
+            PISTE_TOKEN_EXPIRES_AT. Refuses to print to a terminal without --force. Prefer `cpro exec`, \
+            which hands the variables to one program without printing them. See docs/export.md.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+    @OptionGroup var naming: NamingOptions
+
+    @Option(help: "shell, dotenv or json.")
+    var format: String = "shell"
+
+    @Flag(help: "Also export a valid access token and its expiry.")
+    var withToken = false
+
+    @Flag(help: "Print secrets even when standard output is a terminal.")
+    var force = false
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        guard let fmt = ExportFormat(rawValue: format) else {
+            throw Failure("--format takes shell, dotenv or json", fr: "--format prend shell, dotenv ou json")
+        }
+        let mapping = try naming.mapping()
+        if isatty(1) == 1 && !force {
+            throw Failure(
+                "standard output is a terminal: secrets would stay on screen and in scrollback. Redirect it, use `cpro exec`, or add --force",
+                fr: "la sortie standard est un terminal : les secrets resteraient à l'écran. Redirigez-la, utilisez `cpro exec`, ou ajoutez --force")
+        }
+        let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping)
+        Output.write(1, Exporter.render(vars, as: fmt).unprotectedBytes)
+    }
+}
+
+struct Exec: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run a command with the credentials in its environment (no shell, no file).",
+        discussion: """
+            cpro resolves the variables once, removes any of the same names (and the vault \
+            passphrase) from the environment, sets CPRO_EXEC, and replaces itself with the command, \
+            whose exit status becomes cpro's. Nested `cpro exec` is refused unless --nested.
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+    @OptionGroup var naming: NamingOptions
+
+    @Flag(help: "Also pass a valid access token and its expiry.")
+    var withToken = false
+
+    @Flag(help: "Allow running inside another cpro exec.")
+    var nested = false
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        guard let program = command.first, !program.isEmpty else {
+            throw Failure("name the command to run after --: cpro exec -- CMD [ARG...]",
+                          fr: "nommez la commande à lancer après -- : cpro exec -- CMD [ARG...]")
+        }
+        if let outer = ctx.environment["CPRO_EXEC"], !outer.isEmpty, !nested {
+            throw Failure(
+                "already inside `cpro exec` (for \(outer)); the variables are set. Use --nested to run it anyway",
+                fr: "déjà dans `cpro exec` (pour \(outer)) ; les variables sont là. Utilisez --nested pour le lancer quand même")
+        }
+        let mapping = try naming.mapping()
+        let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping)
+        var removed = Set(HandedVariables.allNames).union(mapping.values)
+        removed.formUnion(["CPRO_VAULT_PASSPHRASE", "CPRO_VAULT_NEW_PASSPHRASE", "CPRO_EXEC"])
+        var environment = ctx.environment.filter { !removed.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+        environment.append("CPRO_EXEC=\(ctx.profile.value)/\(ctx.pisteEnvironment.rawValue)")
+        for v in vars { environment.append(v.name + "=" + v.value.unprotectedString) }
+
+        guard let path = Self.resolve(program, searchPath: ctx.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
+            ctx.output.say(Failure("command not found: \(program)", fr: "commande introuvable : \(program)"))
+            throw ExitCode(127)
+        }
+        Hardening.restoreForChild()
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        execve(path, argv, envp)
+        let code = errno
+        ctx.output.say(Failure("cannot run \(program): \(String(cString: strerror(code)))",
+                               fr: "impossible de lancer \(program) : \(String(cString: strerror(code)))"))
+        throw ExitCode(code == ENOENT ? 127 : 126)
+    }
+
+    /// execvp's search, done here so the child's environment is exactly ours.
+    static func resolve(_ program: String, searchPath: String) -> String? {
+        if program.contains("/") { return program }
+        for dir in searchPath.split(separator: ":") {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + program
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}
+
+struct Api: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "One authenticated POST to the Chorus Pro API; prints the JSON answer.",
+        discussion: """
+            PATH is relative to the API base, e.g. utilisateurs/v1/monCompte/recuperer/rattachements. \
+            Both authentications are added, the cached token is used and refreshed once on a 401. \
+            The exit status is 1 when codeRetour is not 0 (the answer is still printed).
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Argument(help: "The service path, relative to the API base.")
+    var path: String
+
+    @Option(help: ArgumentHelp("The JSON body, or @FILE to read it from a file (@- for standard input). Default {}.", valueName: "JSON|@FILE"))
+    var data: String = "{}"
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let body: [UInt8]
+        if data == "@-" {
+            body = Array(try StandardInput.readText(limit: 8 << 20).utf8)
+        } else if data.hasPrefix("@") {
+            let file = String(data.dropFirst())
+            guard let bytes = try SecureFiles.read(file, limit: 8 << 20) else {
+                throw Failure("\(file) does not exist", fr: "\(file) n'existe pas")
+            }
+            body = bytes
+        } else {
+            body = Array(data.utf8)
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any] else {
+            throw Failure("the request body is not a JSON object", fr: "le corps de la requête n'est pas un objet JSON")
+        }
+        let store = try ctx.store()
+        let creds = try await store.read(ctx.profile, ctx.pisteEnvironment)
+        for f in [StoredField.techLogin, .techPassword] where creds[f] == nil {
+            throw NotSet(field: f.rawValue, selection: ctx.selection, backend: store.kind)
+        }
+        let client = ChorusClient(
+            transport: ctx.transport, tokens: try ctx.tokenProvider(store), endpoints: try ctx.endpoints,
+            cproAccount: try creds.cproAccount(), logger: ctx.logger)
+        let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        do {
+            let answer = try await client.post(trimmed, json: body)
+            Output.write(1, answer.body + [0x0A])
+        } catch let e as PisteError where e.diagnosis == .chorusError {
+            if let raw = e.body { Output.write(1, raw + [0x0A]) }
+            throw e
+        }
+    }
+}

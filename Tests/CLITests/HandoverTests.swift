@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+@Suite struct HandoverTests {
+    @Test func exportRefusesATerminalWithoutForce() async throws {
+        let cli = Cli()
+        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("tty-secret".utf8))
+        let r = try await cli.interactive(["creds", "export"], [.expect("terminal")], env: ["CPRO_VAULT_PASSPHRASE": Cli.passphrase])
+        #expect(r.status == 1)
+        #expect(!r.stdout.contains("tty-secret"))
+        let forced = try await cli.interactive(["creds", "export", "--force"], [.expect("tty-secret")], env: ["CPRO_VAULT_PASSPHRASE": Cli.passphrase])
+        #expect(forced.status == 0)
+    }
+
+    @Test func jsonExportRoundTripsThroughImport() async throws {
+        let cli = Cli()
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array(" !\"#$%&'()*+,-./0123456789:;<=>?@AZaz[\\]^_`{|}~éàü€🙂ß東")
+        func value() -> String { String((0..<Int.random(in: 1...60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }) }
+        let fields = ["PISTE_CLIENT_ID", "PISTE_CLIENT_SECRET", "CPRO_TECH_LOGIN", "CPRO_TECH_PASSWORD"]
+        for round in 0..<5 {
+            var values = Dictionary(uniqueKeysWithValues: fields.map { ($0, value()) })
+            values["CPRO_TECH_LOGIN"] = values["CPRO_TECH_LOGIN"]!.replacingOccurrences(of: ":", with: "") + "x"
+            let source = "src\(round)", target = "dst\(round)"
+            let imported = try await cli.run(["creds", "import", "--profile", source], stdin: Array(try JSONSerialization.data(withJSONObject: values)))
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let exported = try await cli.run(["creds", "export", "--format", "json", "--profile", source])
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let again = try await cli.run(["creds", "import", "--profile", target], stdin: Array(exported.stdout.utf8))
+            #expect(again.status == 0, "\(again.stderr)")
+            let final = try await cli.run(["creds", "export", "--format", "json", "--profile", target])
+            let object = try JSONSerialization.jsonObject(with: Data(final.stdout.utf8)) as! [String: String]
+            for (k, v) in values { #expect(object[k] == v, "\(k)") }
+        }
+    }
+
+    @Test func shellExportFromTheEnvBackendSurvivesEval() async throws {
+        let cli = Cli(passphrase: nil)
+        let nasty = "line one\nline 'two' \"$HOME\" `id` \\ #x ${PATH} \t end "
+        let r = try await cli.run(["creds", "export", "--backend", "env"], env: ["PISTE_CLIENT_SECRET": nasty, "PISTE_CLIENT_ID": "id"])
+        #expect(r.status == 0)
+        let script = NSTemporaryDirectory() + "exp-" + UUID().uuidString
+        try r.stdout.write(toFile: script, atomically: true, encoding: .utf8)
+        for shell in ["bash", "dash", "zsh"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [shell, "-c", "eval \"$(cat \"$0\")\"; printf %s \"$PISTE_CLIENT_SECRET\"", script]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(out == nasty, "\(shell)")
+        }
+    }
+
+    @Test func renamesPresetsAndProductionNotice() async throws {
+        let cli = Cli()
+        try await cli.storeSimCredentials(env: "production")
+        let r = try await cli.run(["creds", "export", "--env", "production", "--preset", "python-scripts", "--rename", "PISTE_CLIENT_ID=MY_ID"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("export MY_ID='\(Cli.simClientID)'"))
+        #expect(r.stdout.contains("export CHORUS_PRO_LOGIN='\(Cli.simTechLogin)'"))
+        #expect(!r.stdout.contains("CPRO_TECH_LOGIN"))
+        #expect(r.stderr.contains("PRODUCTION"))
+        #expect(try await cli.run(["creds", "export", "--preset", "nope"]).status == 1)
+        #expect(try await cli.run(["creds", "export", "--rename", "PISTE_CLIENT_ID=1bad"]).status == 1)
+        #expect(try await cli.run(["creds", "export", "--format", "yaml"]).status == 1)
+    }
+
+    @Test func execPassesVariablesNotThePassphraseAndTheExitStatus() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let env = try await cli.run(["exec", "--with-token", "--", "env"], env: ["PISTE_CLIENT_SECRET": "stale", "CPRO_ACCOUNT": "stale"])
+        #expect(env.status == 0, "\(env.stderr)")
+        let lines = Set(env.stdout.split(separator: "\n").map(String.init))
+        #expect(lines.contains("PISTE_CLIENT_SECRET=\(Cli.simClientSecret)"))
+        #expect(lines.contains("CPRO_TECH_PASSWORD=\(Cli.simTechPassword)"))
+        #expect(lines.contains { $0.hasPrefix("PISTE_ACCESS_TOKEN=sim-") })
+        #expect(lines.contains("CPRO_EXEC=default/sandbox"))
+        #expect(!lines.contains { $0.hasPrefix("CPRO_VAULT_PASSPHRASE=") }, "the vault passphrase stays with cpro")
+        #expect(lines.filter { $0.hasPrefix("PISTE_CLIENT_SECRET=") }.count == 1, "conflicting variables removed first")
+
+        #expect(try await cli.run(["exec", "--", "sh", "-c", "exit 7"]).status == 7)
+        #expect(try await cli.run(["exec", "--", "no-such-command-cpro"]).status == 127)
+        let nested = try await cli.run(["exec", "--", "no-such-command-cpro"], env: ["CPRO_EXEC": "default/sandbox"])
+        #expect(nested.status == 1 && nested.stderr.contains("already inside"))
+        #expect(try await cli.run(["exec", "--nested", "--", "true"], env: ["CPRO_EXEC": "x"]).status == 0)
+        #expect(try await cli.run(["exec"]).status != 0)
+    }
+
+    @Test func noSecretInAnyProcessArgumentsDuringExec() async throws {
+        let cli = Cli()
+        try await cli.storeSimCredentials()
+        let running = try cli.start(["exec", "--", "sleep", "3"])
+        var sawSleep = false
+        for _ in 0..<40 {
+            let lines = allCommandLines()
+            sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 3") }
+            for line in lines where line.contains(Cli.simClientSecret) || line.contains(Cli.simTechPassword) || line.contains(Cli.passphrase) {
+                Issue.record("a process shows a secret in its arguments: \(line.prefix(60))")
+            }
+            await sleep(ms: 50)
+        }
+        #expect(sawSleep, "cpro replaced itself with sleep")
+        #expect(try await running.wait().status == 0)
+    }
+
+    @Test func apiReturnsTheAnswerAndSurvivesARevokedToken() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let path = "utilisateurs/v1/monCompte/recuperer/rattachements"
+        let body = #"{"parametresRecherche":{"nbResultatsParPage":100,"pageResultatDemandee":1}}"#
+        let first = try await cli.run(["api", path, "--data", body, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
+        #expect((object["listeStructureRattachement"] as? [Any])?.count == 3)
+
+        try await sim.admin("/_sim/revoke")
+        let file = NSTemporaryDirectory() + "body-" + UUID().uuidString
+        try body.write(toFile: file, atomically: true, encoding: .utf8)
+        let second = try await cli.run(["api", "/" + path, "--data", "@" + file])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("listeStructureRattachement"))
+        #expect(try await sim.tokenRequests == 2, "one refresh after the revocation")
+        #expect(try await sim.apiRequests == 3, "the refused call, then its one retry")
+    }
+
+    @Test func apiFailuresExitNonZeroWithTheAnswer() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await sim.configure(["api": ["utilisateurs": "code_retour_200"]])
+        let r = try await cli.run(["api", "utilisateurs/v1/monCompte/recuperer/rattachements", "--json"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("\"codeRetour\":20001"))
+        #expect(r.stderr.contains("codeRetour 20001"))
+        let badBody = try await cli.run(["api", "x", "--data", "[1"])
+        #expect(badBody.status == 1 && badBody.stderr.contains("not a JSON object"))
+        let fromStdin = try await cli.run(["api", "structures/v1/rechercher", "--data", "@-"], stdin: Array("{}".utf8))
+        #expect(fromStdin.status == 0, "\(fromStdin.stderr)")
+        try await sim.configure(["api": ["structures": "forbidden_403"]])
+        let denied = try await cli.run(["api", "structures/v1/rechercher", "--json"])
+        #expect(denied.status == 1 && denied.stdout.contains("api_access_denied"))
+    }
+}
