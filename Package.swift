@@ -36,6 +36,11 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Floor 5: the setup steps, the checker behind onboarding and health.
+        .target(name: "CproOnboarding", dependencies: [
+            "CproCore", "CproVault", "CproPiste",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The stand-in for PISTE: shares nothing with the client's wire code, so a
         // mistake in cpro's encoding cannot be mirrored by the same mistake here.
         .target(name: "PisteSim", dependencies: [
@@ -49,7 +54,7 @@ let package = Package(
         ]),
         // Floor 6: the command line, as a library so tests and the entry point share it.
         .target(name: "CproCLI", dependencies: [
-            "CproCore", "CproVault", "CproPiste", "CCproSys",
+            "CproCore", "CproVault", "CproPiste", "CproOnboarding", "CCproSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -15,8 +15,8 @@ import Glibc
 public struct Context: Sendable {
     public let environment: [String: String]
     public let settings: Settings
-    public let profile: ProfileName
-    public let pisteEnvironment: PisteEnvironment
+    public private(set) var profile: ProfileName
+    public private(set) var pisteEnvironment: PisteEnvironment
     public let backend: BackendKind
     public let output: Output
     public let logger: Logger
@@ -46,6 +46,15 @@ public struct Context: Sendable {
     }
 
     public var now: Int64 { Int64(time(nil)) }
+
+    /// The same context for another selection (health --all, the wizard's
+    /// second environment).
+    public func with(profile: ProfileName? = nil, environment: PisteEnvironment? = nil) -> Context {
+        var copy = self
+        if let profile { copy.profile = profile }
+        if let environment { copy.pisteEnvironment = environment }
+        return copy
+    }
 
     public func key(_ field: StoredField) -> CredentialKey { CredentialKey(profile, pisteEnvironment, field) }
 

@@ -49,15 +49,3 @@ public struct Output: Sendable {
         }
     }
 }
-
-extension Int64 {
-    /// RFC 3339 in UTC, e.g. 2026-11-29T19:16:57Z.
-    var rfc3339: String {
-        var t = time_t(self)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                      Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
-    }
-}

@@ -35,7 +35,7 @@ public struct Config: Sendable {
     public private(set) var warnings: [Warning] = []
 
     public static let knownTopLevel: Set<String> = ["backend", "token_refresh_margin", "openbao_mount", "openbao_prefix"]
-    public static let knownEnvironmentKeys: Set<String> = ["oauth_url", "api_url", "tech_password_rotation_days"]
+    public static let knownEnvironmentKeys: Set<String> = ["oauth_url", "api_url", "tech_password_rotation_days", "unverified"]
 
     public init(text: String = "", path: String = "config.toml") throws {
         lines = text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -178,7 +178,7 @@ public struct Config: Sendable {
             guard i > 0 && i < 100_000 else {
                 throw Failure("\(key) must be a positive number", fr: "\(key) doit être un nombre positif")
             }
-        case ("openbao_mount", .string), ("openbao_prefix", .string):
+        case ("openbao_mount", .string), ("openbao_prefix", .string), ("unverified", .string):
             break
         default:
             throw Failure("\(key) has the wrong type", fr: "\(key) n'a pas le bon type")

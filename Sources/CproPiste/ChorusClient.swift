@@ -10,7 +10,7 @@ public struct ChorusAnswer: @unchecked Sendable {
     public var codeRetour: Int? { Self.code(object["codeRetour"]) }
     public var libelle: String? { object["libelle"] as? String }
 
-    static func code(_ v: Any?) -> Int? {
+    public static func code(_ v: Any?) -> Int? {
         if let n = v as? Int { return n }
         if let s = v as? String { return Int(s.trimmingCharacters(in: .whitespaces)) }
         return nil
