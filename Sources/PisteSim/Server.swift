@@ -21,6 +21,9 @@ public struct SimulatorServer: Sendable {
         let router = Router()
         let sim = simulator
         let handler: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Hummingbird.Response = { request, _ in
+            let admin = request.uri.path.hasPrefix("/_sim/")
+            if !admin { await sim.enter() }
+            defer { if !admin { Task { await sim.leave() } } }
             let body = try await request.body.collect(upTo: 4 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }

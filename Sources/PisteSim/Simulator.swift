@@ -65,6 +65,8 @@ public actor Simulator {
     private var tokens: [String: (client: String, expires: Date)] = [:]
     public private(set) var tokenRequests = 0
     public private(set) var apiRequests = 0
+    private var inFlight = 0
+    public private(set) var maxInFlight = 0
     private var byPath: [String: Int] = [:]
 
     public static let defaultClientID = "5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c"
@@ -260,6 +262,14 @@ public actor Simulator {
         return base + String((10 - sum % 10) % 10)
     }
 
+    /// Called by the server around each request, delays included, so
+    /// `max_in_flight` shows whether a client ran its calls concurrently.
+    public func enter() {
+        inFlight += 1
+        maxInFlight = max(maxInFlight, inFlight)
+    }
+    public func leave() { inFlight -= 1 }
+
     // MARK: admin
 
     func admin(_ r: Request) -> Response {
@@ -267,11 +277,13 @@ public actor Simulator {
         case "/_sim/stats":
             return .json(200, [
                 "token_requests": tokenRequests, "api_requests": apiRequests, "tokens_live": tokens.count, "paths": byPath,
+                "max_in_flight": maxInFlight,
             ])
         case "/_sim/reset":
             behaviour = Behaviour()
             tokenRequests = 0
             apiRequests = 0
+            maxInFlight = 0
             byPath = [:]
             return .json(200, ["reset": true])
         case "/_sim/revoke":

@@ -158,3 +158,10 @@ extension Cli {
         return try await running.wait()
     }
 }
+
+extension Int64 {
+    var rfc3339: String {
+        let f = ISO8601DateFormatter()
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(self)))
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Testing
+
+@Suite struct HealthAndCheckTests {
+    func json(_ r: Cli.Result) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout) \(r.stderr)")
+    }
+
+    @Test func healthyReportsTheStructures() async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(["structures": 150])
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.run(["health", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try json(r)
+        #expect(o["status"] as? String == "ok" && o["diagnosis"] as? String == "ok")
+        #expect(o["environment"] as? String == "sandbox" && o["profile"] as? String == "default")
+        let structures = try #require(o["structures"] as? [[String: Any]])
+        #expect(structures.count == 150, "both pages of 100")
+        #expect(structures[0]["identifiantStructure"] as? String != nil && structures[0]["idStructure"] as? Int != nil)
+        let human = try await cli.run(["health"])
+        #expect(human.stdout.hasPrefix("OK default / sandbox"))
+    }
+
+    /// Every behaviour piste-sim can play: the diagnosis, the failing step,
+    /// the exit status.
+    @Test(arguments: [
+        (#"{"token": "invalid_client_400"}"#, "oauth_invalid_client", "piste-application", 2),
+        (#"{"token": "invalid_client_401"}"#, "oauth_invalid_client", "piste-application", 2),
+        (#"{"token": "no_subscription_401"}"#, "oauth_rejected", "piste-application", 2),
+        (#"{"token": "malformed"}"#, "unexpected_response", "piste-application", 3),
+        (#"{"token_fail": {"status": 503, "count": 99}}"#, "unreachable", "piste-application", 2),
+        (#"{"api": {"utilisateurs": "tech_rejected"}}"#, "tech_account_rejected", "technical-account", 2),
+        (#"{"api": {"utilisateurs": "forbidden_403"}}"#, "api_access_denied", "cgu-consent", 2),
+        (#"{"api": {"factures": "forbidden_403"}}"#, "api_access_denied", "cgu-consent", 2),
+        (#"{"api": {"utilisateurs": "code_retour_200"}}"#, "chorus_error", "first-request", 2),
+        (#"{"api": {"utilisateurs": "code_retour_400"}}"#, "chorus_error", "first-request", 2),
+        (#"{"api": {"utilisateurs": "malformed"}}"#, "unexpected_response", "authentication", 3),
+        (#"{"api": {"utilisateurs": "server_error"}}"#, "unreachable", "authentication", 2),
+        (#"{"api": {"utilisateurs": "token_rejected"}}"#, "oauth_rejected", "piste-application", 2),
+    ] as [(String, String, String, Int32)])
+    func everyFailureNamesItsStep(_ behaviour: String, _ diagnosis: String, _ step: String, _ status: Int32) async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(try JSONSerialization.jsonObject(with: Data(behaviour.utf8)) as! [String: Any])
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.run(["onboard", "--check", "--json"])
+        #expect(r.status == status, "\(r.stderr)")
+        let o = try json(r)
+        #expect(o["diagnosis"] as? String == diagnosis)
+        #expect(o["ready"] as? Bool == false)
+        let steps = try #require(o["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["id"] as? String } == ["piste-account", "cgu-consent", "piste-application", "technical-account", "authentication", "first-request"])
+        let failed = steps.filter { $0["status"] as? String == "failed" }
+        #expect(failed.count == 1)
+        #expect(failed.first?["id"] as? String == step)
+        #expect(failed.first?["diagnosis"] as? String == diagnosis)
+        #expect((failed.first?["hint"] as? String)?.isEmpty == false)
+        let after = steps.drop { $0["status"] as? String != "failed" }.dropFirst()
+        #expect(after.allSatisfy { $0["status"] as? String == "skipped" })
+    }
+
+    @Test func healthUsesTheSameDiagnosesAndMonitoringExitCodes() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await sim.configure(["api": ["utilisateurs": "tech_rejected"]])
+        let r = try await cli.run(["health", "--json"])
+        #expect(r.status == 2)
+        let o = try json(r)
+        #expect(o["status"] as? String == "critical" && o["diagnosis"] as? String == "tech_account_rejected")
+        #expect(o["step"] as? String == "technical-account")
+    }
+
+    @Test func aForbiddenAPIIsNamed() async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(["api": ["structures": "forbidden_403", "transverses": "forbidden_403"]])
+        let cli = try await Cli.withSim(sim)
+        let o = try json(try await cli.run(["onboard", "--check", "--json"]))
+        #expect(o["refused_apis"] as? [String] == ["structures", "transverses"])
+        #expect((o["message"] as? String)?.contains("structures, transverses") == true)
+    }
+
+    @Test func missingValuesPointAtTheirStep() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        let none = try json(try await cli.run(["onboard", "--check", "--json"]))
+        #expect(none["diagnosis"] as? String == "credentials_missing")
+        #expect((none["steps"] as? [[String: Any]])?.first { $0["status"] as? String == "failed" }?["id"] as? String == "piste-application")
+        try await cli.run(["creds", "import"], stdin: Array(try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": Cli.simClientID, "PISTE_CLIENT_SECRET": Cli.simClientSecret])))
+        let half = try json(try await cli.run(["onboard", "--check", "--json"]))
+        let steps = try #require(half["steps"] as? [[String: Any]])
+        #expect(steps.first { $0["status"] as? String == "failed" }?["id"] as? String == "technical-account")
+        #expect(steps[0]["status"] as? String == "ok" && steps[2]["status"] as? String == "ok", "the token proved the PISTE side")
+    }
+
+    @Test func aLockedVaultIsVaultLockedAndUnknown() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.run(["health", "--json"], env: ["CPRO_VAULT_PASSPHRASE": "wrong passphrase"])
+        #expect(r.status == 3)
+        #expect(try json(r)["diagnosis"] as? String == "vault_locked")
+        let noTTY = try await cli.run(["onboard", "--json"], env: ["CPRO_VAULT_PASSPHRASE": ""])
+        #expect(noTTY.status == 3, "never waits for input: \(noTTY.stderr)")
+        #expect(try json(noTTY)["diagnosis"] as? String == "vault_locked")
+    }
+
+    @Test func passwordCloseToRotationIsAWarning() async throws {
+        let sim = try await SimProcess()
+        let soon = Int64(Date().timeIntervalSince1970) + 10 * 86_400
+        try await sim.configure(["password_expiry": String(soon.rfc3339.prefix(10))])
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.run(["health", "--json"])
+        #expect(r.status == 1)
+        let o = try json(r)
+        #expect(o["status"] as? String == "warning" && o["diagnosis"] as? String == "password_expiring")
+        #expect((o["structures"] as? [Any])?.count == 3, "the check itself passed")
+    }
+
+    @Test func theRetiredGatewayIsWarnedAbout() async throws {
+        var cli = Cli()
+        try await cli.storeSimCredentials()
+        try "[profiles.default.sandbox]\noauth_url = \"https://sandbox-oauth.aife.economie.gouv.fr\"\n".write(toFile: cli.home + "/config.toml", atomically: true, encoding: .utf8)
+        cli.env["CPRO_HTTP_TIMEOUT"] = "1"
+        let r = try await cli.run(["health"])
+        #expect(r.stderr.contains("aife.economie.gouv.fr") && r.stderr.contains("2023"), "\(r.stderr)")
+    }
+
+    @Test func allChecksEveryEnvironmentConcurrently() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await cli.storeSimCredentials(env: "production")
+        try await cli.storeSimCredentials(profile: "acme")
+        try await sim.configure(["api_delay_ms": 1500])
+        let start = Date()
+        let r = try await cli.run(["health", "--all", "--json"])
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try json(r)
+        let checks = try #require(o["checks"] as? [[String: Any]])
+        #expect(checks.count == 3)
+        #expect(Set(checks.map { "\($0["profile"]!)/\($0["environment"]!)" }) == ["default/sandbox", "default/production", "acme/sandbox"])
+        // Each check waits 1.5 s on its API call; they overlapped.
+        #expect(try await sim.admin("/_sim/stats")["max_in_flight"] as? Int ?? 0 >= 2)
+        #expect(elapsed < 4.4, "about one delay, not three: \(elapsed) s")
+        try await sim.configure(["api_delay_ms": 0, "api": ["utilisateurs": "tech_rejected"]])
+        let bad = try await cli.run(["health", "--all", "--json"])
+        #expect(bad.status == 2)
+        #expect(try json(bad)["status"] as? String == "critical")
+    }
+}
+
+@Suite struct WizardTests {
+    @Test func guidedSetupVerifiesAndSavesWithoutEchoingSecrets() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("New vault passphrase"), .send(Cli.passphrase), .expect("Same passphrase again"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("accepted the client ID and secret"),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("is ready"),
+        ])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(!r.stdout.contains(Cli.simClientSecret) && !r.stdout.contains(Cli.simTechPassword) && !r.stdout.contains(Cli.passphrase))
+        #expect(r.stdout.contains("Structure de test 1"))
+        #expect(try await cli.run(["creds", "get", "tech-password"]).stdout == Cli.simTechPassword + "\n")
+    }
+
+    @Test func anInterruptedRunResumesWhereItStopped() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.run(["vault", "init"])
+        let first = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("technical account login"), .interrupt,
+        ])
+        #expect(first.status != 0)
+        #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == Cli.simClientSecret + "\n", "verified values were saved")
+        let second = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("already stored"),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("is ready"),
+        ])
+        #expect(second.status == 0, "\(second.stdout)")
+        #expect(!second.stdout.contains("PISTE client ID:"), "not asked again")
+    }
+
+    @Test func nothingUnverifiedIsSavedUnlessAskedAndThenItIsMarked() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.run(["vault", "init"])
+        let quit = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send("a wrong secret"),
+            .expect("client ID or secret"), .expect("[q]uit"), .send("q"),
+        ])
+        #expect(quit.status == 1)
+        #expect(try await cli.run(["creds", "get", "client-secret"]).status == 1, "a refused secret is not saved")
+
+        let insist = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send("a wrong secret"),
+            .expect("[q]uit"), .send("s"),
+            .expect("marked unverified"),
+            .expect("technical account login"), .interrupt,
+        ])
+        #expect(insist.status != 0)
+        #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == "a wrong secret\n")
+        let config = try String(contentsOfFile: cli.home + "/config.toml", encoding: .utf8)
+        #expect(config.contains("unverified = \"client-id,client-secret\""), "\(config)")
+    }
+
+    @Test func retypingAfterARefusalThenSucceeding() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.run(["vault", "init"])
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send("typo"),
+            .expect("[q]uit"), .send("r"),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("accepted"),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send("wrong password"),
+            .expect("technical-account"), .expect("[q]uit"), .send("r"),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("is ready"),
+        ])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(try await cli.run(["health"]).status == 0)
+    }
+
+    @Test func productionIsOfferedAfterTheSandbox() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.interactive(["onboard"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("is ready"),
+            .expect("Set up production now?"), .send("n"),
+            .expect("cpro onboard --env production"),
+        ])
+        #expect(r.status == 0, "\(r.stdout)")
+    }
+
+    @Test func frenchWizard() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Phrase de passe de"), .send(Cli.passphrase),
+            .expect("déjà enregistrés"),
+            .expect("est prêt"),
+        ], env: ["LANG": "fr_FR.UTF-8"])
+        #expect(r.status == 0, "\(r.stdout)")
+    }
+}
