@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "CproCore", dependencies: ["CSodium"]),
         // Floor 3: credential stores.
         .target(name: "CproVault", dependencies: [
-            "CproCore", "CSodium",
+            "CproCore", "CSodium", "CLibSecret",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 4: the wire: HTTP transport, OAuth token client and cache, the API pipeline.

@@ -78,7 +78,9 @@ public struct Context: Sendable {
             return fileStore()
         case .env:
             return EnvStore(variables: environment, profile: profile, environment: pisteEnvironment)
-        case .secretService, .openbao:
+        case .secretService:
+            return SecretServiceStore(environment: environment, logger: logger)
+        case .openbao:
             throw Failure(
                 "the \(kind.rawValue) backend is not available in this version of cpro; use --backend file",
                 fr: "le backend \(kind.rawValue) n'est pas disponible dans cette version de cpro ; utilisez --backend file")

@@ -21,7 +21,7 @@ struct Creds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "creds",
         abstract: "Store, read, list and remove the four credentials.",
-        subcommands: [CredsSet.self, CredsGet.self, CredsList.self, CredsRemove.self, CredsImport.self, CredsExport.self])
+        subcommands: [CredsSet.self, CredsGet.self, CredsList.self, CredsRemove.self, CredsImport.self, CredsExport.self, CredsMigrate.self])
 
     @OptionGroup var globals: GlobalOptions
 }

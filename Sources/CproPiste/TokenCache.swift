@@ -220,7 +220,9 @@ public final class TokenProvider: @unchecked Sendable {
         try SecureFiles.ensurePrivateDirectory(keyDirectory)
         var fresh = Sodium.randomBytes(32)
         defer { Sodium.memzero(&fresh) }
-        let tmp = keyPath + ".new-\(getpid())"
+        // Unique per call: concurrent checks in one process (health --all)
+        // must not share, and so unlink, each other's temporary file.
+        let tmp = keyPath + ".new-\(getpid())-" + Sodium.randomBytes(6).map { String($0, radix: 16) }.joined()
         try SecureFiles.atomicWrite(tmp, bytes: fresh)
         if link(tmp, keyPath) != 0 && errno != EEXIST {
             let code = errno

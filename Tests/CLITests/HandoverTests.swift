@@ -42,14 +42,8 @@ import Testing
         let script = NSTemporaryDirectory() + "exp-" + UUID().uuidString
         try r.stdout.write(toFile: script, atomically: true, encoding: .utf8)
         for shell in ["bash", "dash", "zsh"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [shell, "-c", "eval \"$(cat \"$0\")\"; printf %s \"$PISTE_CLIENT_SECRET\"", script]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            let (_, out) = try await spawnAndWait(
+                ["/usr/bin/env", shell, "-c", "eval \"$(cat \"$0\")\"; printf %s \"$PISTE_CLIENT_SECRET\"", script], env: ["PATH": "/usr/bin:/bin"])
             #expect(out == nasty, "\(shell)")
         }
     }

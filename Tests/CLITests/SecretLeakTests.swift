@@ -24,14 +24,7 @@ import Testing
         let r = try await writer.wait()
         #expect(r.status == 0)
         #expect(!r.all.contains(Self.secret))
-        let ps = Process()
-        ps.executableURL = URL(fileURLWithPath: "/bin/ps")
-        ps.arguments = ["-eo", "args"]
-        let pipe = Pipe()
-        ps.standardOutput = pipe
-        try ps.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ps.waitUntilExit()
+        let (_, text) = try await spawnAndWait(["/bin/ps", "-eo", "args"], env: ["PATH": "/usr/bin:/bin"])
         #expect(!text.contains(Self.secret))
     }
 

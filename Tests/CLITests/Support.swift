@@ -165,3 +165,34 @@ extension Int64 {
         return f.string(from: Date(timeIntervalSince1970: TimeInterval(self)))
     }
 }
+
+/// Runs a program to its end with posix_spawn and a blocking waitpid on its
+/// own thread, output to a file: for programs that leave daemons behind
+/// (dbus-run-session), where Foundation's Process may never report the exit.
+func spawnAndWait(_ argv: [String], env: [String: String], timeout: Double = 60) async throws -> (status: Int32, output: String) {
+    let outPath = NSTemporaryDirectory() + "spawn-" + UUID().uuidString
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_APPEND, 0)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (cArgs + cEnv).forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
+    guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
+    let child = pid
+    let status: Int32 = await withCheckedContinuation { c in
+        Thread {
+            var s: Int32 = 0
+            while waitpid(child, &s, 0) < 0 && errno == EINTR {}
+            c.resume(returning: s)
+        }.start()
+    }
+    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return (code, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
+}

@@ -183,6 +183,27 @@ import Testing
         #expect(try await provider(sim, store: locked, dir: dir).token().value == first.value, "stamp updated")
     }
 
+    @Test func concurrentProvidersInOneProcessShareOneKey() async throws {
+        let sim = try await SimHarness.start()
+        let dir = tempDir()
+        let profiles = try (0..<8).map { try ProfileName("p\($0)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in profiles {
+                group.addTask {
+                    let store = EnvStore(variables: ["PISTE_CLIENT_ID": Simulator.defaultClientID, "PISTE_CLIENT_SECRET": Simulator.defaultClientSecret],
+                                         profile: p, environment: .sandbox)
+                    let provider = TokenProvider(
+                        store: store, profile: p, environment: .sandbox, endpoints: sim.endpoints,
+                        directory: dir + "/tokens", keyDirectory: dir + "/keys",
+                        client: TokenClient(transport: AHCTransport(environment: [:]), policy: fastRetries))
+                    _ = try await provider.token()
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/keys") == ["token-cache.key"])
+    }
+
     @Test func missingCredentialsAreDiagnosed() async throws {
         let sim = try await SimHarness.start()
         let p = provider(sim, store: envStore(secret: ""))

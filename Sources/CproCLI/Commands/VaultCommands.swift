@@ -20,7 +20,16 @@ struct VaultInit: AsyncParsableCommand {
             throw Failure(
                 "the env backend reads variables and has nothing to create",
                 fr: "le backend env lit des variables et n'a rien à créer")
-        case .secretService, .openbao:
+        case .secretService:
+            // Nothing to create (cpro never creates a collection): check that it
+            // can be used before recording it as the default.
+            let status = await SecretServiceStore(environment: ctx.environment, logger: ctx.logger).status()
+            guard status.state == .ready else {
+                throw Failure(status.message ?? "the Secret Service is not usable", fr: status.message ?? "le Secret Service n'est pas utilisable")
+            }
+            ctx.output.say("The Secret Service's default collection is reachable and unlocked.",
+                           "La collection par défaut du Secret Service est joignable et déverrouillée.")
+        case .openbao:
             _ = try ctx.store()  // says it is not available
         }
         if globals.backend != nil {
