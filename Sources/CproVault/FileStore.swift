@@ -185,7 +185,11 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         try loadAndOpen()?.1
     }
 
-    func loadAndOpen() throws -> ([UInt8], VaultFormat.Unlocked)? {
+    /// Thrown under the lock when the vault's key slot changed since our key
+    /// was derived: the caller releases the lock, derives, and tries again.
+    struct NeedsKey: Error {}
+
+    func loadAndOpen(deriveIfNeeded: Bool = true) throws -> ([UInt8], VaultFormat.Unlocked)? {
         guard let bytes = try SecureFiles.read(path, limit: VaultFormat.maxFileSize) else { return nil }
         warnIfExposed()
         let header = try VaultFormat.parseHeader(bytes, path: path)
@@ -193,6 +197,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
             kek = cached.kek
         } else {
+            guard deriveIfNeeded else { throw NeedsKey() }
             let start = monotonicSeconds()
             kek = try VaultFormat.deriveKeyEncryptionKey(header, passphrase: try unlockPassphrase())
             logger.debug("vault: derived the passphrase key in \(Int((monotonicSeconds() - start) * 1000)) ms")
@@ -221,25 +226,35 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
             throw noVault
         }
         try SecureFiles.ensurePrivateDirectory(directory)
-        try SecureFiles.withLock(lockPath) {
-            SecureFiles.removeStaleTemporaries(of: path)
-            let file: [UInt8]
-            if let (_, vault) = try loadAndOpen() {
-                var entries = vault.entries
-                try change(&entries)
-                file = try VaultFormat.reseal(vault, entries: entries)
-            } else {
-                // Created by us, or by nobody yet; a vault that another process
-                // created meanwhile was opened above with the same passphrase.
-                guard let passphrase = creating ?? cachedPassphrase else { throw noVault }
-                var entries: [CredentialKey: StoredValue] = [:]
-                try change(&entries)
-                file = try VaultFormat.create(passphrase: passphrase, params: params, entries: entries).file
-                cachedPassphrase = passphrase
-                logger.debug("vault: created \(path)")
+        // Argon2id never runs under the lock: when the vault's key slot is not
+        // the one our key was derived for (another process created the vault,
+        // or changed its passphrase), release, derive, and take the lock again.
+        for _ in 0..<5 {
+            do {
+                try SecureFiles.withLock(lockPath, timeout: 120) {
+                    SecureFiles.removeStaleTemporaries(of: path)
+                    let file: [UInt8]
+                    if let (_, vault) = try loadAndOpen(deriveIfNeeded: false) {
+                        var entries = vault.entries
+                        try change(&entries)
+                        file = try VaultFormat.reseal(vault, entries: entries)
+                    } else {
+                        guard let passphrase = creating ?? cachedPassphrase else { throw noVault }
+                        var entries: [CredentialKey: StoredValue] = [:]
+                        try change(&entries)
+                        file = try VaultFormat.create(passphrase: passphrase, params: params, entries: entries).file
+                        cachedPassphrase = passphrase
+                        logger.debug("vault: created \(path)")
+                    }
+                    try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+                }
+                return
+            } catch is NeedsKey {
+                if cachedPassphrase == nil, let creating { cachedPassphrase = creating }
+                _ = try openCurrent()
             }
-            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
         }
+        throw Failure("the vault kept changing while cpro tried to write it; retry", fr: "le coffre n'a cessé de changer pendant l'écriture ; réessayez")
     }
 
     private var warnedExposed = false
