@@ -19,7 +19,7 @@ public struct Settings: Sendable {
         return Settings(paths: paths, config: try loadConfig(paths), environment: env)
     }
 
-    static func loadConfig(_ paths: Paths) throws -> Config {
+    public static func loadConfig(_ paths: Paths) throws -> Config {
         guard let bytes = try SecureFiles.read(paths.configFile, limit: maxConfigBytes) else { return try Config() }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Failure("\(paths.configFile) is not UTF-8 text", fr: "\(paths.configFile) n'est pas du texte UTF-8")

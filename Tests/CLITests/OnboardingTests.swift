@@ -211,12 +211,24 @@ import Testing
             .expect("PISTE client secret"), .send("a wrong secret"),
             .expect("[q]uit"), .send("s"),
             .expect("marked unverified"),
-            .expect("technical account login"), .interrupt,
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("[q]uit"), .send("s"),
+            .expect("marked unverified"),
         ])
-        #expect(insist.status != 0)
+        #expect(insist.status == 0, "\(insist.stdout)")
         #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == "a wrong secret\n")
         let config = try String(contentsOfFile: cli.home + "/config.toml", encoding: .utf8)
-        #expect(config.contains("unverified = \"client-id,client-secret\""), "\(config)")
+        #expect(config.contains("unverified = \"client-id,client-secret,tech-login,tech-password\""), "both saves are marked: \(config)")
+
+        // Once the right secret is given and verified, its mark goes.
+        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array(Cli.simClientSecret.utf8))
+        let fixed = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase), .expect("is ready"),
+        ])
+        #expect(fixed.status == 0, "\(fixed.stdout)")
+        let after = try String(contentsOfFile: cli.home + "/config.toml", encoding: .utf8)
+        #expect(!after.contains("unverified"), "\(after)")
     }
 
     @Test func retypingAfterARefusalThenSucceeding() async throws {

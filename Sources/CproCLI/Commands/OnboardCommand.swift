@@ -203,14 +203,22 @@ struct Wizard {
         }
         if !changed.isEmpty { try await store.write(changed) }
         for (f, v) in values { creds.values[f] = StoredValue(v, setAt: creds.values[f]?.setAt ?? now) }
-        let section = Config.section(ctx.profile, ctx.pisteEnvironment)
-        var marked = Set((ctx.settings.config.environmentValue(ctx.profile, ctx.pisteEnvironment, "unverified")
-            .flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "").split(separator: ",").map(String.init))
+        // Read the mark under the config's lock: the context's copy of the
+        // config predates this run's earlier saves.
         let names = values.keys.map(\.rawValue)
+        let (profile, env) = (ctx.profile, ctx.pisteEnvironment)
+        let current: String
+        if case .string(let s)? = try Settings.loadConfig(ctx.settings.paths).environmentValue(profile, env, "unverified") { current = s } else { current = "" }
+        var marked = Set(current.split(separator: ",").map(String.init))
         if verified { marked.subtract(names) } else { marked.formUnion(names) }
-        let value = marked.sorted().joined(separator: ",")
-        if value != (ctx.settings.config.environmentValue(ctx.profile, ctx.pisteEnvironment, "unverified").flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "") {
-            try Settings.updateConfig(ctx.settings.paths) { try $0.set("unverified", value.isEmpty ? nil : .string(value), in: section) }
+        if marked.sorted().joined(separator: ",") != current {
+            try Settings.updateConfig(ctx.settings.paths) { config in
+                var latest = Set<String>()
+                if case .string(let s)? = config.environmentValue(profile, env, "unverified") { latest = Set(s.split(separator: ",").map(String.init)) }
+                if verified { latest.subtract(names) } else { latest.formUnion(names) }
+                let value = latest.sorted().joined(separator: ",")
+                try config.set("unverified", value.isEmpty ? nil : .string(value), in: Config.section(profile, env))
+            }
         }
         if !verified {
             say("Saved without verification: \(names.joined(separator: ", ")) (marked unverified).",
