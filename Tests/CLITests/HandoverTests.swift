@@ -86,14 +86,18 @@ import Testing
     @Test func noSecretInAnyProcessArgumentsDuringExec() async throws {
         let cli = Cli()
         try await cli.storeSimCredentials()
-        let running = try cli.start(["exec", "--", "sleep", "3"])
+        let running = try cli.start(["exec", "--", "sleep", "4"])
+        // Scan until cpro has become `sleep` (a loaded machine may take a few
+        // seconds to get there), and a little longer.
         var sawSleep = false
-        for _ in 0..<40 {
+        var extra = 10
+        for _ in 0..<300 where extra > 0 {
             let lines = allCommandLines()
-            sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 3") }
+            sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 4") }
             for line in lines where line.contains(Cli.simClientSecret) || line.contains(Cli.simTechPassword) || line.contains(Cli.passphrase) {
                 Issue.record("a process shows a secret in its arguments: \(line.prefix(60))")
             }
+            if sawSleep { extra -= 1 }
             await sleep(ms: 50)
         }
         #expect(sawSleep, "cpro replaced itself with sleep")

@@ -10,14 +10,16 @@ import Testing
         // Hold the writer inside its write so it is surely alive while we look.
         let writer = try cli.start(
             ["creds", "set", "--stdin", "client-secret", "--verbose"], stdin: Array(Self.secret.utf8),
-            env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "1500"])
+            env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "3000"])
         var sawWriter = false
-        for _ in 0..<40 {
+        var extra = 20
+        for _ in 0..<600 where extra > 0 {
             let lines = allCommandLines()
             sawWriter = sawWriter || lines.contains { $0.contains("creds set --stdin client-secret") }
             for line in lines where line.contains(Self.secret) || line.contains(Cli.passphrase) {
                 Issue.record("a process shows a secret in its arguments: \(line.prefix(80))")
             }
+            if sawWriter { extra -= 1 }
             await sleep(ms: 25)
         }
         #expect(sawWriter)
@@ -69,9 +71,9 @@ import Testing
         // not dumpable; read that back from a live process.
         let cli = Cli()
         try await cli.run(["vault", "init"])
-        let p = try cli.start(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8), env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "1500"])
+        let p = try cli.start(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8), env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "4000"])
         var checked = false
-        for _ in 0..<60 where !checked {
+        for _ in 0..<600 where !checked {
             await sleep(ms: 25)
             for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
                 guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
