@@ -12,7 +12,6 @@ public struct Output: Sendable {
     public let json: Bool
 
     public func data(_ text: String) { Self.write(1, Array(text.utf8)) }
-    public func data(bytes: [UInt8]) { Self.write(1, bytes) }
 
     /// Secret bytes to stdout, followed by a newline, without a Swift String.
     public func data(secret: SecretBytes) {

@@ -165,10 +165,10 @@ public enum SecureFiles {
 
         /// Waits up to `timeout` seconds. Polling rather than a blocking flock
         /// keeps the wait bounded and the message clear.
-        public init(path: String, timeout: Double = 30, shared: Bool = false) throws {
+        public init(path: String, timeout: Double = 30) throws {
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw IOError(operation: "open", path: path, code: errno) }
-            let op = (shared ? LOCK_SH : LOCK_EX) | LOCK_NB
+            let op = LOCK_EX | LOCK_NB
             var waited = 0.0
             var pause = 0.002
             while flock(fd, op) != 0 {

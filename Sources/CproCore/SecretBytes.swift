@@ -71,10 +71,6 @@ public final class SecretBytes: @unchecked Sendable, Equatable {
             rhs.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, lhs.count) == 0 }
         }
     }
-
-    public func contains(byte: UInt8) -> Bool {
-        withUnsafeBytes { $0.contains(byte) }
-    }
 }
 
 extension SecretBytes: CustomStringConvertible, CustomDebugStringConvertible {
