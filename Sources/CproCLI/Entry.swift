@@ -44,11 +44,12 @@ public enum CproMain {
             return 1
         } catch {
             let code = Cpro.exitCode(for: error).rawValue
-            let text = SecretArguments.redact(Cpro.fullMessage(for: error), args: args)
             if code == 0 {
-                Output.write(1, Array((text + "\n").utf8))
+                // Help and completion scripts: ArgumentParser's own text, which
+                // repeats no argument value, printed as it is.
+                Output.write(1, Array((Cpro.fullMessage(for: error) + "\n").utf8))
             } else {
-                Output.write(2, Array((text + "\n").utf8))
+                Output.write(2, Array((SecretArguments.redact(Cpro.fullMessage(for: error), args: args) + "\n").utf8))
             }
             return code
         }

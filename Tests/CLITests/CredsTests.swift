@@ -101,6 +101,15 @@ import Testing
         #expect(twoFields.status == 1 && twoFields.stderr.contains("exactly one field"))
     }
 
+    @Test func helpAndCompletionScriptsAreNotRedacted() async throws {
+        let cli = Cli()
+        let bash = try await cli.run(["--generate-completion-script", "bash"])
+        #expect(bash.status == 0)
+        #expect(bash.stdout.hasPrefix("#!/bin/bash"), "\(bash.stdout.prefix(40))")
+        let help = try await cli.run(["creds", "set", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--stdin"))
+    }
+
     @Test func frenchMessagesFromLang() async throws {
         let cli = Cli()
         let r = try await cli.run(["creds", "get", "client-id"], env: ["LANG": "fr_FR.UTF-8"])
