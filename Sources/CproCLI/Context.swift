@@ -41,7 +41,7 @@ public struct Context: Sendable {
         profile = try ProfileName(options.profile ?? env["CPRO_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default")
         pisteEnvironment = try PisteEnvironment.parse(options.environment ?? env["CPRO_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "sandbox")
         backend = try settings.backend(override: options.backend)
-        for w in settings.config.warnings { output.warn(Failure(w.en, fr: w.fr)) }
+        for w in settings.config.warnings { output.warn(w) }
         logger.debug("selected profile \(profile), environment \(pisteEnvironment.rawValue), backend \(backend.rawValue)")
     }
 
@@ -87,25 +87,24 @@ public struct Context: Sendable {
         }
     }
 
-    public var endpoints: Endpoints {
-        get throws {
-            let e = try settings.endpoints(profile, pisteEnvironment)
-            if e.usesRetiredGateway {
-                output.warn(Failure(
-                    "the configured host *.aife.economie.gouv.fr was shut down in September 2023; use the PISTE hosts (see `cpro vault status`)",
-                    fr: "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023 ; utilisez les hôtes PISTE"))
-            }
-            return e
+    /// The selection's endpoints, with a warning for the retired gateway.
+    /// Commands resolve them once and pass them on; health and onboarding
+    /// report that warning themselves and use `settings.endpoints` directly.
+    public func endpoints() throws -> Endpoints {
+        let e = try settings.endpoints(profile, pisteEnvironment)
+        if e.usesRetiredGateway {
+            output.warn(Failure(
+                "the configured host *.aife.economie.gouv.fr was shut down in September 2023; use the PISTE hosts (see `cpro vault status`)",
+                fr: "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023 ; utilisez les hôtes PISTE"))
         }
+        return e
     }
 
     public var transport: HTTPTransport { AHCTransport(environment: environment) }
 
-    public func tokenProvider(_ store: CredentialStore) throws -> TokenProvider {
-        var tokenLogger = logger
-        tokenLogger[metadataKey: "component"] = "token"
-        return TokenProvider(
-            store: store, profile: profile, environment: pisteEnvironment, endpoints: try endpoints,
+    public func tokenProvider(_ store: CredentialStore, endpoints: Endpoints) -> TokenProvider {
+        TokenProvider(
+            store: store, profile: profile, environment: pisteEnvironment, endpoints: endpoints,
             directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
             margin: Int64(settings.config.integer("token_refresh_margin") ?? Int(TokenProvider.defaultMargin)),
             client: TokenClient(transport: transport, logger: logger), logger: logger)

@@ -23,18 +23,13 @@ public struct Config: Sendable {
         }
     }
 
-    public struct Warning: Sendable, Equatable {
-        public let en: String
-        public let fr: String
-    }
-
     /// The file's lines as read, kept for edits that preserve the rest.
     private(set) var lines: [String]
     /// section path -> key -> value; the top level is the empty path.
     public private(set) var values: [[String]: [String: Value]] = [:]
-    public private(set) var warnings: [Warning] = []
+    public private(set) var warnings: [Failure] = []
 
-    public static let knownTopLevel: Set<String> = ["backend", "token_refresh_margin", "openbao_mount", "openbao_prefix"]
+    public static let knownTopLevel: Set<String> = ["backend", "token_refresh_margin"]
     public static let knownEnvironmentKeys: Set<String> = ["oauth_url", "api_url", "tech_password_rotation_days", "unverified"]
 
     public init(text: String = "", path: String = "config.toml") throws {
@@ -162,7 +157,7 @@ public struct Config: Sendable {
         let known = section.isEmpty ? Self.knownTopLevel : Self.knownEnvironmentKeys
         guard known.contains(key) else {
             // A newer cpro may know this key; do not refuse the whole file for it.
-            warnings.append(Warning(en: "\(where_): unknown key '\(key)' ignored", fr: "\(whereFR) : clé inconnue « \(key) » ignorée"))
+            warnings.append(Failure("\(where_): unknown key '\(key)' ignored", fr: "\(whereFR) : clé inconnue « \(key) » ignorée"))
             return
         }
         switch (key, value) {
@@ -178,7 +173,7 @@ public struct Config: Sendable {
             guard i > 0 && i < 100_000 else {
                 throw Failure("\(key) must be a positive number", fr: "\(key) doit être un nombre positif")
             }
-        case ("openbao_mount", .string), ("openbao_prefix", .string), ("unverified", .string):
+        case ("unverified", .string):
             break
         default:
             throw Failure("\(key) has the wrong type", fr: "\(key) n'a pas le bon type")

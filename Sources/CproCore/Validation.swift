@@ -3,16 +3,10 @@
 public enum Validation {
     public static let maxValueBytes = 16 * 1024
 
-    public struct Warning: Sendable, Equatable {
-        public let en: String
-        public let fr: String
-        public func message(_ lang: Language) -> String { lang.pick(en, fr) }
-    }
-
     @discardableResult
-    public static func check(_ field: StoredField, _ value: SecretBytes) throws -> [Warning] {
+    public static func check(_ field: StoredField, _ value: SecretBytes) throws -> [Failure] {
         let name = field.rawValue
-        return try value.withUnsafeBytes { raw -> [Warning] in
+        return try value.withUnsafeBytes { raw -> [Failure] in
             let bytes = raw.bindMemory(to: UInt8.self)
             guard !bytes.isEmpty else {
                 throw Failure("\(name) is empty", fr: "\(name) est vide")
@@ -39,20 +33,20 @@ public enum Validation {
                     "tech-login cannot contain ':' (the cpro-account header is login:password)",
                     fr: "tech-login ne peut pas contenir « : » (l'en-tête cpro-account est login:mot-de-passe)")
             }
-            var warnings: [Warning] = []
+            var warnings: [Failure] = []
             if bytes.first == 0x20 || bytes.last == 0x20 {
-                warnings.append(Warning(
-                    en: "\(name) starts or ends with a space: check that it was copied whole and nothing more",
+                warnings.append(Failure(
+                    "\(name) starts or ends with a space: check that it was copied whole and nothing more",
                     fr: "\(name) commence ou finit par une espace : vérifiez qu'il a été copié en entier, sans plus"))
             }
             switch field {
             case .clientID where !looksLikeUUID(bytes):
-                warnings.append(Warning(
-                    en: "client-id does not look like the identifiers PISTE issues (a UUID such as 1a2b3c4d-...-...); check it on the application's page",
+                warnings.append(Failure(
+                    "client-id does not look like the identifiers PISTE issues (a UUID such as 1a2b3c4d-...-...); check it on the application's page",
                     fr: "client-id ne ressemble pas aux identifiants que PISTE délivre (un UUID tel que 1a2b3c4d-...-...) ; vérifiez-le sur la page de l'application"))
             case .techLogin where !looksLikeTechnicalLogin(text):
-                warnings.append(Warning(
-                    en: "tech-login is not shaped like a Chorus Pro technical account (TECH_..._@cpro.fr); a personal login will be refused by the API",
+                warnings.append(Failure(
+                    "tech-login is not shaped like a Chorus Pro technical account (TECH_..._@cpro.fr); a personal login will be refused by the API",
                     fr: "tech-login n'a pas la forme d'un compte technique Chorus Pro (TECH_...@cpro.fr) ; un login personnel sera refusé par l'API"))
             default:
                 break

@@ -16,7 +16,9 @@ struct CredsImport: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    static let ignored: Set<String> = ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT"]
+    /// A token is never imported: it belongs to the machine that fetched it.
+    static let ignored = Set(HandedVariables.tokenNames)
+    static let accepted = HandedVariables.allNames.filter { !ignored.contains($0) }
 
     func run() async throws {
         let ctx = try Context(globals)
@@ -28,11 +30,11 @@ struct CredsImport: AsyncParsableCommand {
         }
         var strings: [String: String] = [:]
         for (key, value) in object {
-            let known = StoredField.allCases.map(\.variableName) + ["CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"]
-            guard known.contains(key) || Self.ignored.contains(key) else {
+            guard Self.accepted.contains(key) || Self.ignored.contains(key) else {
+                let known = Self.accepted.joined(separator: ", ")
                 throw Failure(
-                    "unknown key \(key) in the import; keys are \(known.joined(separator: ", "))",
-                    fr: "clé inconnue \(key) dans l'import ; les clés sont \(known.joined(separator: ", "))")
+                    "unknown key \(key) in the import; keys are \(known)",
+                    fr: "clé inconnue \(key) dans l'import ; les clés sont \(known)")
             }
             guard let s = value as? String else {
                 throw Failure("\(key) must be a string", fr: "\(key) doit être une chaîne")
@@ -62,7 +64,7 @@ struct CredsImport: AsyncParsableCommand {
             throw Failure("the import holds no credential", fr: "l'import ne contient aucun identifiant")
         }
         for (field, value) in values {
-            try Validation.check(field, value).forEach { ctx.output.warn(Failure($0.en, fr: $0.fr)) }
+            try Validation.check(field, value).forEach(ctx.output.warn)
         }
         var endpointChanges: [(String, String)] = []
         let current = try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)

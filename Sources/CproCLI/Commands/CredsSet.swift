@@ -32,7 +32,7 @@ struct CredsSet: AsyncParsableCommand {
                 throw Failure("--stdin reads one value: name exactly one field", fr: "--stdin lit une seule valeur : nommez exactement un champ")
             }
             let value = try StandardInput.readSecret(limit: Validation.maxValueBytes)
-            try Validation.check(targets[0], value).forEach { ctx.output.warn(Failure($0.en, fr: $0.fr)) }
+            try Validation.check(targets[0], value).forEach(ctx.output.warn)
             values[ctx.key(targets[0])] = StoredValue(value, setAt: ctx.now)
         } else {
             guard let tty = Terminal.open() else {

@@ -65,11 +65,11 @@ enum HandedVariables {
         if creds[.techLogin] != nil && creds[.techPassword] != nil {
             vars.append(ExportVariable("CPRO_ACCOUNT", try creds.cproAccount()))
         }
-        let endpoints = try ctx.endpoints
+        let endpoints = try ctx.endpoints()
         vars.append(ExportVariable("PISTE_OAUTH_URL", SecretBytes(utf8: endpoints.oauthURL)))
         vars.append(ExportVariable("CPRO_API_URL", SecretBytes(utf8: endpoints.apiURL)))
         if withToken {
-            let token = try await ctx.tokenProvider(store).token()
+            let token = try await ctx.tokenProvider(store, endpoints: endpoints).token()
             vars.append(ExportVariable("PISTE_ACCESS_TOKEN", token.value))
             vars.append(ExportVariable("PISTE_TOKEN_EXPIRES_AT", SecretBytes(utf8: token.expiresAt.rfc3339)))
         }
@@ -226,8 +226,9 @@ struct Api: AsyncParsableCommand {
         for f in [StoredField.techLogin, .techPassword] where creds[f] == nil {
             throw NotSet(field: f.rawValue, selection: ctx.selection, backend: store.kind)
         }
+        let endpoints = try ctx.endpoints()
         let client = ChorusClient(
-            transport: ctx.transport, tokens: try ctx.tokenProvider(store), endpoints: try ctx.endpoints,
+            transport: ctx.transport, tokens: ctx.tokenProvider(store, endpoints: endpoints), endpoints: endpoints,
             cproAccount: try creds.cproAccount(), logger: ctx.logger)
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
         do {

@@ -14,9 +14,11 @@ func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, 
         options.rotationDays = days
     }
     do {
+        // The checker reports a retired host in its own warnings.
+        let endpoints = try ctx.settings.endpoints(profile, env)
         let checker = Checker(
-            store: store, profile: profile, environment: env, endpoints: try scoped.endpoints, transport: ctx.transport,
-            tokens: try scoped.tokenProvider(store), lang: ctx.lang, options: options, logger: ctx.logger)
+            store: store, profile: profile, environment: env, endpoints: endpoints, transport: ctx.transport,
+            tokens: scoped.tokenProvider(store, endpoints: endpoints), lang: ctx.lang, options: options, logger: ctx.logger)
         return await checker.run()
     } catch {
         let message = (error as? CproError)?.message(ctx.lang) ?? "\(error)"

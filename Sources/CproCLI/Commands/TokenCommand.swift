@@ -23,7 +23,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let ctx = try Context(globals)
-        let token = try await ctx.tokenProvider(try ctx.store()).token(refresh: refresh)
+        let token = try await ctx.tokenProvider(try ctx.store(), endpoints: try ctx.endpoints()).token(refresh: refresh)
         if ctx.output.json {
             ctx.output.json([
                 "access_token": token.value.unprotectedString, "token_type": token.type,
@@ -43,7 +43,7 @@ struct TokenClear: AsyncParsableCommand {
 
     func run() async throws {
         let ctx = try Context(globals)
-        let cleared = try ctx.tokenProvider(try ctx.store()).clear()
+        let cleared = try ctx.tokenProvider(try ctx.store(), endpoints: try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)).clear()
         if ctx.output.json {
             ctx.output.json(["cleared": cleared, "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue])
         } else if cleared {
