@@ -53,7 +53,6 @@ public final class Terminal: @unchecked Sendable {
     /// Reads one line into protected memory. With `echo: false` the terminal's
     /// echo is off while typing and restored after, also on Ctrl-C.
     public func prompt(_ text: String, echo: Bool, limit: Int = Validation.maxValueBytes + 1) throws -> SecretBytes {
-        write(text)
         var old = termios()
         let canHideEcho = !echo && tcgetattr(fd, &old) == 0
         var handlers: [(Int32, sighandler_t?)] = []
@@ -66,11 +65,16 @@ public final class Terminal: @unchecked Sendable {
             var quiet = old
             quiet.c_lflag &= ~tcflag_t(ECHO)
             quiet.c_lflag |= tcflag_t(ECHONL)
+            // Echo goes off before the prompt is shown, as getpass(3) does: a
+            // line typed after the prompt appears is never echoed, and never
+            // lost to the flush (which only drops what was typed before it).
             tcsetattr(fd, TCSAFLUSH, &quiet)
         }
+        write(text)
         defer {
             if canHideEcho {
-                tcsetattr(fd, TCSAFLUSH, &old)
+                // TCSANOW: an answer already typed for the next prompt stays.
+                tcsetattr(fd, TCSANOW, &old)
                 savedFD = -1
                 for (sig, h) in handlers { signal(sig, h) }
             }

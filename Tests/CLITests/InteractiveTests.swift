@@ -5,15 +5,19 @@ import Testing
     @Test func promptsWithoutEchoingSecretsAndAsksTheNewPassphraseFirst() async throws {
         let cli = Cli()
         let r = try await cli.interactive(["creds", "set"], [
-            .expect("New vault passphrase"), .send("my vault passphrase"),
-            .expect("Same passphrase again"), .send("my vault passphrase"),
+            .expect("New vault passphrase"), .echoState, .send("my vault passphrase"),
+            .expect("Same passphrase again"), .echoState, .send("my vault passphrase"),
             .expect("PISTE client ID"), .send("d3b0a3c2-1111-2222-3333-444455556666"),
-            .expect("PISTE client secret"), .send("SECRET-typed-123"),
+            .expect("PISTE client secret"), .echoState, .send("SECRET-typed-123"),
             .expect("technical account login"), .send("TECH_1@cpro.fr"),
-            .expect("technical account password"), .send("PASSWORD-typed-456"),
+            .expect("technical account password"), .echoState, .send("PASSWORD-typed-456"),
             .expect("Stored"),
         ])
         #expect(r.status == 0, "\(r.stdout)")
+        // Echo must be off by the time a hidden prompt is visible: a line typed
+        // the moment it appears was once echoed, then flushed, and the prompt hung.
+        let marks = r.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("[pty-driver] at prompt") }
+        #expect(marks == Array(repeating: "[pty-driver] at prompt echo=off", count: 4), "\(marks)")
         #expect(!r.stdout.contains("SECRET-typed-123") && !r.stdout.contains("PASSWORD-typed-456"))
         #expect(!r.stdout.contains("my vault passphrase"))
         #expect(r.stdout.contains("d3b0a3c2-1111-2222-3333-444455556666"), "identifiers are echoed")

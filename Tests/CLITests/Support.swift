@@ -126,11 +126,14 @@ extension Cli {
         case expect(String)
         case send(String)
         case interrupt
+        /// Notes whether echo is on now; printed as "[pty-driver] at prompt echo=…".
+        case echoState
         var json: [String: Any] {
             switch self {
             case .expect(let s): ["expect": s]
             case .send(let s): ["send": s]
             case .interrupt: ["interrupt": true]
+            case .echoState: ["echo_state": true]
             }
         }
     }

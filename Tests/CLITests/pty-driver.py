@@ -3,7 +3,9 @@
 
 usage: pty-driver.py SCRIPT.json -- PROGRAM [ARG...]
 SCRIPT.json is a list of steps: {"expect": TEXT} waits for TEXT on the screen,
-{"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C. The last line tells whether echo is on.
+{"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C,
+{"echo_state": true} notes whether echo is on at that moment (a hidden prompt
+must have turned it off before its text appeared). The last line tells whether echo is on.
 Prints the whole transcript on stdout and exits with the program's status
 (124 when an expected text never came).
 """
@@ -29,6 +31,14 @@ def pump(deadline):
         out += data
     return True
 
+import termios
+def echo_state():
+    try:
+        return "on" if termios.tcgetattr(fd)[3] & termios.ECHO else "off"
+    except Exception as e:
+        return "unknown (%s)" % e
+
+marks = []
 seen = 0
 for step in steps:
     if "expect" in step:
@@ -47,6 +57,8 @@ for step in steps:
     elif "send" in step:
         time.sleep(0.05)
         os.write(fd, step["send"].encode() + b"\n")
+    elif "echo_state" in step:
+        marks.append(echo_state())
     elif "interrupt" in step:
         time.sleep(0.05)
         os.write(fd, b"\x03")
@@ -61,12 +73,9 @@ if done == 0:
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
+for m in marks:
+    sys.stdout.write("\n[pty-driver] at prompt echo=%s" % m)
 # The terminal's settings as the program left them (a pty's master and slave
 # share one set), for tests that a hidden prompt restores echo.
-try:
-    import termios
-    lflag = termios.tcgetattr(fd)[3]
-    sys.stdout.write("\n[pty-driver] echo=%s\n" % ("on" if lflag & termios.ECHO else "off"))
-except Exception as e:
-    sys.stdout.write("\n[pty-driver] echo=unknown (%s)\n" % e)
+sys.stdout.write("\n[pty-driver] echo=%s\n" % echo_state())
 sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
