@@ -24,21 +24,25 @@ let package = Package(
         .systemLibrary(name: "CCproSys"),
         // Floor 2: the words of the domain.
         .target(name: "CproCore", dependencies: ["CSodium"]),
+        // Floor 2: HTTP for the wire and for the OpenBao backend alike.
+        .target(name: "CproHTTP", dependencies: [
+            "CproCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // Floor 3: credential stores.
         .target(name: "CproVault", dependencies: [
-            "CproCore", "CSodium", "CLibSecret",
+            "CproCore", "CproHTTP", "CSodium", "CLibSecret",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 4: the wire: HTTP transport, OAuth token client and cache, the API pipeline.
         .target(name: "CproPiste", dependencies: [
-            "CproCore", "CproVault", "CSodium",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "CproCore", "CproHTTP", "CproVault", "CSodium",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 5: the setup steps, the checker behind onboarding and health.
         .target(name: "CproOnboarding", dependencies: [
-            "CproCore", "CproVault", "CproPiste",
+            "CproCore", "CproHTTP", "CproVault", "CproPiste",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The stand-in for PISTE: shares nothing with the client's wire code, so a
@@ -54,7 +58,7 @@ let package = Package(
         ]),
         // Floor 6: the command line, as a library so tests and the entry point share it.
         .target(name: "CproCLI", dependencies: [
-            "CproCore", "CproVault", "CproPiste", "CproOnboarding", "CCproSys",
+            "CproCore", "CproHTTP", "CproVault", "CproPiste", "CproOnboarding", "CCproSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -62,7 +66,7 @@ let package = Package(
 
         .testTarget(name: "CproCoreTests", dependencies: ["CproCore"]),
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
-        .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproCore", "PisteSim"]),
+        .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
         .testTarget(name: "CLITests", dependencies: ["CproCore", "cpro", "piste-sim"]),
     ],
     swiftLanguageModes: [.v6]

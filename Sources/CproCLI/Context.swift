@@ -1,5 +1,6 @@
 import ArgumentParser
 import CproCore
+import CproHTTP
 import CproPiste
 import CproVault
 import Foundation
@@ -81,9 +82,7 @@ public struct Context: Sendable {
         case .secretService:
             return SecretServiceStore(environment: environment, logger: logger)
         case .openbao:
-            throw Failure(
-                "the \(kind.rawValue) backend is not available in this version of cpro; use --backend file",
-                fr: "le backend \(kind.rawValue) n'est pas disponible dans cette version de cpro ; utilisez --backend file")
+            return OpenBaoStore(settings: try settings.openbao(), environment: environment, logger: logger)
         }
     }
 

@@ -29,7 +29,9 @@ public struct Config: Sendable {
     public private(set) var values: [[String]: [String: Value]] = [:]
     public private(set) var warnings: [Failure] = []
 
-    public static let knownTopLevel: Set<String> = ["backend", "token_refresh_margin"]
+    public static let knownTopLevel: Set<String> = [
+        "backend", "token_refresh_margin", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace",
+    ]
     public static let knownEnvironmentKeys: Set<String> = ["oauth_url", "api_url", "tech_password_rotation_days", "unverified"]
 
     public init(text: String = "", path: String = "config.toml") throws {
@@ -175,6 +177,14 @@ public struct Config: Sendable {
             }
         case ("unverified", .string):
             break
+        case ("openbao_addr", .string(let s)):
+            try Endpoints.validate(s, name: key)
+        case ("openbao_mount", .string(let s)), ("openbao_prefix", .string(let s)), ("openbao_namespace", .string(let s)):
+            // Stored as written; the canonical form must be the same, so the
+            // path the user reads in the config is the path cpro uses.
+            guard try OpenBaoSettings.path(s, name: key) == s else {
+                throw Failure("\(key): write it without leading or trailing '/'", fr: "\(key) : écrivez-le sans « / » au début ni à la fin")
+            }
         default:
             throw Failure("\(key) has the wrong type", fr: "\(key) n'a pas le bon type")
         }

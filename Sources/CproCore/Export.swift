@@ -80,7 +80,8 @@ public enum Exporter {
         }
     }
 
-    static func jsonString(_ bytes: [UInt8]) -> [UInt8] {
+    /// A JSON string literal of these bytes (valid UTF-8 stays as is).
+    public static func jsonString(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         let hex = Array("0123456789abcdef".utf8)
         for b in bytes {

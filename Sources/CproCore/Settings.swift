@@ -67,3 +67,58 @@ public struct Settings: Sendable {
         return e
     }
 }
+
+/// Where the OpenBao backend keeps credentials. Nothing here is secret (the
+/// token never is a setting), so it may live in the config; the standard
+/// variables win, as they do for the `bao` command.
+public struct OpenBaoSettings: Sendable, Equatable {
+    /// nil when neither a variable nor the config names a server.
+    public var address: String?
+    public var addressSource: String?
+    /// The KV version 2 mount and the folder under it.
+    public var mount: String
+    public var prefix: String
+    public var namespace: String?
+
+    public static let defaultMount = "secret"
+    public static let defaultPrefix = "cpro"
+
+    /// A path under the server (mount, prefix, namespace): segments of
+    /// letters, digits, `.`, `_`, `-`, separated by `/`; outer slashes dropped.
+    public static func path(_ text: String, name: String) throws -> String {
+        let trimmed = text.split(separator: "/", omittingEmptySubsequences: false)
+        let segments = trimmed.drop { $0.isEmpty }.reversed().drop { $0.isEmpty }.reversed()
+        let ok = !segments.isEmpty && segments.allSatisfy { s in
+            !s.isEmpty && s != "." && s != ".." && s.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
+            }
+        }
+        guard ok else {
+            throw Failure(
+                "\(name) must be a path like 'secret' or 'teams/billing' (letters, digits, '.', '_', '-', separated by '/')",
+                fr: "\(name) doit être un chemin comme « secret » ou « equipes/facturation » (lettres, chiffres, « . », « _ », « - », séparés par « / »)")
+        }
+        return segments.joined(separator: "/")
+    }
+}
+
+extension Settings {
+    public func openbao() throws -> OpenBaoSettings {
+        func variable(_ names: String...) -> (String, String)? {
+            for n in names { if let v = environment[n], !v.isEmpty { return (n, v) } }
+            return nil
+        }
+        var address: (String, String)? = variable("BAO_ADDR", "VAULT_ADDR")
+        if address == nil, let s = config.string("openbao_addr") { address = ("openbao_addr", s) }
+        if let (name, value) = address { try Endpoints.validate(value, name: name) }
+        let mount = try variable("CPRO_OPENBAO_MOUNT").map { try OpenBaoSettings.path($0.1, name: $0.0) }
+            ?? config.string("openbao_mount") ?? OpenBaoSettings.defaultMount
+        let prefix = try variable("CPRO_OPENBAO_PREFIX").map { try OpenBaoSettings.path($0.1, name: $0.0) }
+            ?? config.string("openbao_prefix") ?? OpenBaoSettings.defaultPrefix
+        let namespace = try variable("BAO_NAMESPACE", "VAULT_NAMESPACE").map { try OpenBaoSettings.path($0.1, name: $0.0) }
+            ?? config.string("openbao_namespace")
+        var trimmed = address?.1
+        while trimmed?.hasSuffix("/") == true { trimmed?.removeLast() }
+        return OpenBaoSettings(address: trimmed, addressSource: address?.0, mount: mount, prefix: prefix, namespace: namespace)
+    }
+}

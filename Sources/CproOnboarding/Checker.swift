@@ -1,4 +1,5 @@
 import CproCore
+import CproHTTP
 import CproPiste
 import CproVault
 import Foundation

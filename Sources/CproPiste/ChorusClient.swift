@@ -1,4 +1,5 @@
 import CproCore
+import CproHTTP
 import Foundation
 import Logging
 

@@ -1,4 +1,5 @@
 import CproCore
+import CproHTTP
 
 /// Every failure on the wire leaves as one of these: a diagnosis code of the
 /// contract and a message in both languages. No message contains a secret.

@@ -1,3 +1,4 @@
+import CproHTTP
 import Foundation
 
 /// Bounded retries with exponential backoff and full jitter, for connection

@@ -72,8 +72,8 @@ public protocol PassphraseSource: Sendable {
 public enum StoreError {
     public static func readOnly(_ kind: BackendKind) -> Failure {
         Failure(
-            "the \(kind.rawValue) backend is read-only; choose a writable backend with --backend file (or secret-service)",
-            fr: "le backend \(kind.rawValue) est en lecture seule ; choisissez un backend modifiable avec --backend file (ou secret-service)")
+            "the \(kind.rawValue) backend is read-only; choose a writable backend with --backend file (or secret-service, openbao)",
+            fr: "le backend \(kind.rawValue) est en lecture seule ; choisissez un backend modifiable avec --backend file (ou secret-service, openbao)")
     }
 }
 

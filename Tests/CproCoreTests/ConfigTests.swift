@@ -70,8 +70,8 @@ import Testing
     @Test func stringsRoundTripThroughQuoting() throws {
         var c = try Config()
         let weird = "a \"quoted\" \\ back\tslash é \u{1}"
-        try c.set("openbao_prefix", .string(weird))
-        #expect(try Config(text: c.text).string("openbao_prefix") == weird)
+        try c.set("x_comment", .string(weird))
+        #expect(try Config(text: c.text).string("x_comment") == weird)
     }
 }
 
@@ -113,5 +113,45 @@ import Testing
         #expect(throws: Failure.self) { try s.backend(override: "keychain") }
         let v = Settings(paths: paths, config: try Config(), environment: ["CPRO_BACKEND": "env"])
         #expect(try v.backend(override: nil) == .env)
+    }
+
+    @Test func openbaoSettingsPrecedence() throws {
+        let paths = Paths(configDirectory: "/x", dataDirectory: "/x", cacheDirectory: "/x")
+        let config = try Config(text: """
+            openbao_addr = "https://bao.example.org:8200/"
+            openbao_mount = "teams/billing"
+            openbao_prefix = "chorus"
+            """)
+        let fromConfig = try Settings(paths: paths, config: config, environment: [:]).openbao()
+        #expect(fromConfig == OpenBaoSettings(
+            address: "https://bao.example.org:8200", addressSource: "openbao_addr", mount: "teams/billing", prefix: "chorus", namespace: nil))
+        let fromEnv = try Settings(paths: paths, config: config, environment: [
+            "VAULT_ADDR": "https://vault.example.org", "BAO_ADDR": "http://127.0.0.1:8200",
+            "CPRO_OPENBAO_PREFIX": "/ci/cpro/", "VAULT_NAMESPACE": "acme",
+        ]).openbao()
+        #expect(fromEnv == OpenBaoSettings(
+            address: "http://127.0.0.1:8200", addressSource: "BAO_ADDR", mount: "teams/billing", prefix: "ci/cpro", namespace: "acme"))
+        let none = try Settings(paths: paths, config: try Config(), environment: [:]).openbao()
+        #expect(none.address == nil && none.mount == "secret" && none.prefix == "cpro")
+    }
+
+    @Test(arguments: [
+        ["BAO_ADDR": "http://bao.example.org:8200"],  // secrets in clear over the network
+        ["BAO_ADDR": "ftp://bao"],
+        ["CPRO_OPENBAO_MOUNT": "../sys"],
+        ["CPRO_OPENBAO_PREFIX": "a b"],
+        ["CPRO_OPENBAO_PREFIX": "a//b"],
+        ["BAO_NAMESPACE": "x?y"],
+    ])
+    func badOpenbaoSettingsAreNamed(_ env: [String: String]) throws {
+        let paths = Paths(configDirectory: "/x", dataDirectory: "/x", cacheDirectory: "/x")
+        let s = Settings(paths: paths, config: try Config(), environment: env)
+        let error = try #require(throws: Failure.self) { try s.openbao() }
+        #expect(error.en.contains(env.keys.first!), "\(error.en)")
+    }
+
+    @Test(arguments: ["openbao_mount = \"/secret\"", "openbao_prefix = \"..\"", "openbao_addr = \"http://10.0.0.1\""])
+    func badOpenbaoConfigIsRefused(_ line: String) {
+        #expect(throws: Failure.self) { try Config(text: line) }
     }
 }

@@ -1,3 +1,4 @@
+import CproHTTP
 import Foundation
 @testable import PisteSim
 import Testing

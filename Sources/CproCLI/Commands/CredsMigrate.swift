@@ -15,7 +15,7 @@ struct CredsMigrate: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: "The target backend: file or secret-service.")
+    @Option(help: "The target backend: file, secret-service or openbao.")
     var to: String
 
     @Flag(help: "Remove the values from the source once the copy is verified.")
@@ -24,7 +24,7 @@ struct CredsMigrate: AsyncParsableCommand {
     func run() async throws {
         let ctx = try Context(globals)
         guard let target = BackendKind(rawValue: to), target != .env else {
-            throw Failure("--to takes file or secret-service", fr: "--to prend file ou secret-service")
+            throw Failure("--to takes file, secret-service or openbao", fr: "--to prend file, secret-service ou openbao")
         }
         guard target != ctx.backend else {
             throw Failure("the source and the target are the same backend", fr: "la source et la cible sont le même backend")

@@ -157,6 +157,9 @@ struct Exec: AsyncParsableCommand {
         let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping)
         var removed = Set(HandedVariables.allNames).union(mapping.values)
         removed.formUnion(["CPRO_VAULT_PASSPHRASE", "CPRO_VAULT_NEW_PASSPHRASE", "CPRO_EXEC"])
+        // The OpenBao token opens every profile's secrets; the child gets the
+        // one profile it was given, not the key to all of them.
+        if ctx.backend == .openbao { removed.formUnion(["BAO_TOKEN", "VAULT_TOKEN"]) }
         var environment = ctx.environment.filter { !removed.contains($0.key) }.map { "\($0.key)=\($0.value)" }
         environment.append("CPRO_EXEC=\(ctx.profile.value)/\(ctx.pisteEnvironment.rawValue)")
         for v in vars { environment.append(v.name + "=" + v.value.unprotectedString) }

@@ -20,17 +20,21 @@ struct VaultInit: AsyncParsableCommand {
             throw Failure(
                 "the env backend reads variables and has nothing to create",
                 fr: "le backend env lit des variables et n'a rien à créer")
-        case .secretService:
-            // Nothing to create (cpro never creates a collection): check that it
-            // can be used before recording it as the default.
-            let status = await SecretServiceStore(environment: ctx.environment, logger: ctx.logger).status()
+        case .secretService, .openbao:
+            // Nothing to create (cpro never creates a collection or an engine):
+            // check that it can be used before recording it as the default.
+            let status = try await ctx.store().status()
             guard status.state == .ready else {
-                throw Failure(status.message ?? "the Secret Service is not usable", fr: status.message ?? "le Secret Service n'est pas utilisable")
+                throw Failure(status.message ?? "the \(ctx.backend.rawValue) backend is not usable",
+                              fr: status.message ?? "le backend \(ctx.backend.rawValue) n'est pas utilisable")
             }
-            ctx.output.say("The Secret Service's default collection is reachable and unlocked.",
-                           "La collection par défaut du Secret Service est joignable et déverrouillée.")
-        case .openbao:
-            _ = try ctx.store()  // says it is not available
+            if ctx.backend == .openbao {
+                ctx.output.say("OpenBao at \(status.location) is reachable, unsealed, and the token can use it.",
+                               "OpenBao (\(status.location)) est joignable, descellé, et le jeton peut s'en servir.")
+            } else {
+                ctx.output.say("The Secret Service's default collection is reachable and unlocked.",
+                               "La collection par défaut du Secret Service est joignable et déverrouillée.")
+            }
         }
         if globals.backend != nil {
             try Settings.updateConfig(ctx.settings.paths) { try $0.set("backend", .string(ctx.backend.rawValue)) }

@@ -50,12 +50,15 @@ public struct TransportError: Error, Sendable {
 }
 
 /// async-http-client with bounded connect and read times, the proxy from
-/// `https_proxy`/`no_proxy`, and extra trusted roots from `CPRO_CA_FILE`.
+/// `https_proxy`/`no_proxy`, and extra trusted roots from a CA file variable
+/// (`CPRO_CA_FILE` for PISTE; OpenBao's own `BAO_CACERT`/`VAULT_CACERT`).
 public struct AHCTransport: HTTPTransport {
     let environment: [String: String]
+    let caFileVariables: [String]
 
-    public init(environment: [String: String]) {
+    public init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"]) {
         self.environment = environment
+        self.caFileVariables = caFileVariables
     }
 
     /// One client per process and per proxy choice, never shut down: the
@@ -65,7 +68,8 @@ public struct AHCTransport: HTTPTransport {
 
     func client(for host: String) throws -> HTTPClient {
         let proxy = Self.proxy(for: host, environment: environment)
-        let caFile = environment["CPRO_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let caVariable = caFileVariables.first { !(environment[$0] ?? "").isEmpty }
+        let caFile = caVariable.flatMap { environment[$0] }
         let readTimeout = environment["CPRO_HTTP_TIMEOUT"].flatMap(Int64.init) ?? 20
         let key = "\(proxy.map { "\($0.host):\($0.port)" } ?? "-")|\(caFile ?? "-")|\(readTimeout)"
         return try Self.lock.withLock {
@@ -76,7 +80,7 @@ public struct AHCTransport: HTTPTransport {
             if let proxy { config.proxy = .server(host: proxy.host, port: proxy.port) }
             if let caFile {
                 guard FileManager.default.isReadableFile(atPath: caFile) else {
-                    throw Failure("CPRO_CA_FILE \(caFile) cannot be read", fr: "CPRO_CA_FILE \(caFile) est illisible")
+                    throw Failure("\(caVariable ?? "") \(caFile) cannot be read", fr: "\(caVariable ?? "") \(caFile) est illisible")
                 }
                 var tls = TLSConfiguration.makeClientConfiguration()
                 tls.additionalTrustRoots = [.file(caFile)]
