@@ -64,7 +64,7 @@ final class OpenBaoServer: @unchecked Sendable {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            for _ in 0..<150 {
+            for _ in 0..<300 {
                 if let (status, _) = try? await request(address(port), "GET", "sys/health", token: nil), status == 200 {
                     return (port, p)
                 }
