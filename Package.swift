@@ -64,10 +64,12 @@ let package = Package(
         ]),
         .executableTarget(name: "cpro", dependencies: ["CproCLI"]),
 
-        .testTarget(name: "CproCoreTests", dependencies: ["CproCore"]),
+        // Child processes for the tests, without Foundation's Process (see Child.swift).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CproCoreTests", dependencies: ["CproCore", "TestSupport"]),
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "cpro", "piste-sim"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"]),
     ],
     swiftLanguageModes: [.v6]
 )

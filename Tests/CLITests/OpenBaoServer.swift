@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -42,7 +43,7 @@ final class OpenBaoServer: @unchecked Sendable {
 
     let binaryPath: String
 
-    static func start(_ bao: String, rootToken: String) async throws -> (Int, Process) {
+    static func start(_ bao: String, rootToken: String) async throws -> (Int, Child) {
         var lastPort = 0
         for _ in 0..<3 {
             let port = Self.freePort()
@@ -55,15 +56,10 @@ final class OpenBaoServer: @unchecked Sendable {
                 while kill -0 "$WATCH" 2>/dev/null && kill -0 $b 2>/dev/null; do sleep 1; done
                 kill $b 2>/dev/null
                 """
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", script]
-            p.environment = ["BAO": bao, "PORT": String(port), "ROOT": rootToken, "LOG": log,
-                             "WATCH": String(getpid()), "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
-            p.standardInput = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try Child(["/bin/sh", "-c", script], environment: [
+                "BAO": bao, "PORT": String(port), "ROOT": rootToken, "LOG": log,
+                "WATCH": String(getpid()), "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
+            ])
             for _ in 0..<300 {
                 if let (status, _) = try? await request(address(port), "GET", "sys/health", token: nil), status == 200 {
                     return (port, p)
@@ -76,10 +72,10 @@ final class OpenBaoServer: @unchecked Sendable {
         throw Missing(description: "the OpenBao dev server did not start (last port \(lastPort))")
     }
 
-    private let processRef: Process
+    private let processRef: Child
 
     func stop() {
-        if processRef.isRunning { processRef.terminate() }
+        processRef.terminate()
     }
 
     deinit { stop() }

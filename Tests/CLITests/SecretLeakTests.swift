@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A secret must never reach argv, logs or error messages.

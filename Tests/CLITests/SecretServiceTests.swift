@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 let keyringAvailable = ProcessInfo.processInfo.environment["CPRO_TEST_SECRET_SERVICE"] == "1"
@@ -17,6 +18,19 @@ struct SecretServiceTests {
     }
 
     static func unique() -> String { "t" + UUID().uuidString.prefix(8).lowercased() }
+
+    /// For scripts on a bus of their own: the keyring daemon and the bus
+    /// daemon outlive dbus-run-session (and shrug off SIGTERM), so end them.
+    static let stopDaemonsOnExit = """
+        stop_daemons() {
+          for name in org.freedesktop.secrets org.freedesktop.DBus; do
+            p=$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \\
+              --method org.freedesktop.DBus.GetConnectionUnixProcessID $name 2>/dev/null | sed -E 's/.*uint32 ([0-9]+).*/\\1/')
+            [ -n "$p" ] && kill -CONT "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+          done
+        }
+        trap stop_daemons EXIT
+        """
 
     /// secret-tool, without blocking a cooperative thread while it runs.
     func secretTool(_ args: [String], stdin: String? = nil) async throws -> (Int32, String) {
@@ -114,7 +128,7 @@ struct SecretServiceTests {
     @Test func aLockedCollectionFailsFastAndWritesNothing() async throws {
         // Its own bus and keyring, so locking it does not disturb other tests.
         let cli = Self.cli()
-        let script = """
+        let script = Self.stopDaemonsOnExit + """
             set -e
             eval "$(printf pw | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
             gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
@@ -138,5 +152,37 @@ struct SecretServiceTests {
         let seconds = text.split(separator: "\n").first { $0.hasPrefix("seconds=") }.flatMap { Int($0.dropFirst(8)) } ?? 99
         #expect(seconds < 10)
         #expect(text.split(separator: "\n").last == "0", "nothing was written: \(text)")
+    }
+
+    @Test func aHungServiceTimesOutAndWritesNothing() async throws {
+        // Its own bus and keyring; the daemon is stopped (SIGSTOP), so it owns
+        // its bus name but never answers: a hung service, not an absent one.
+        let cli = Self.cli()
+        let script = Self.stopDaemonsOnExit + """
+            set -e
+            eval "$(printf pw | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
+            printf before | "$CPRO_BIN" creds set --stdin client-id --backend secret-service 2>/dev/null
+            pid=$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+              --method org.freedesktop.DBus.GetConnectionUnixProcessID org.freedesktop.secrets | sed -E 's/.*uint32 ([0-9]+).*/\\1/')
+            kill -STOP "$pid"
+            start=$(date +%s)
+            set +e
+            printf after | "$CPRO_BIN" creds set --stdin client-id --backend secret-service
+            echo "rc=$?"
+            "$CPRO_BIN" creds get client-id --backend secret-service
+            echo "getrc=$?"
+            echo "seconds=$(( $(date +%s) - start ))"
+            kill -CONT "$pid"
+            echo "value=$("$CPRO_BIN" creds get client-id --backend secret-service)"
+            """
+        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true)
+        let (_, text) = try await spawnAndWait(
+            ["/usr/bin/dbus-run-session", "--", "bash", "-c", script],
+            env: ["PATH": "/usr/bin:/bin", "HOME": cli.home, "CPRO_HOME": cli.home, "CPRO_BIN": Cli.binary, "LANG": "C.UTF-8"])
+        #expect(text.contains("did not answer within") && text.contains("nothing was changed"), "\(text)")
+        #expect(text.contains("rc=1") && text.contains("getrc=1"), "\(text)")
+        let seconds = text.split(separator: "\n").first { $0.hasPrefix("seconds=") }.flatMap { Int($0.dropFirst(8)) } ?? 99
+        #expect(seconds < 25, "two calls, each bounded by the 5 s read timeout: \(text)")
+        #expect(text.contains("value=before"), "the stopped write changed nothing: \(text)")
     }
 }

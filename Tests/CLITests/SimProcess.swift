@@ -1,22 +1,19 @@
 import Foundation
+import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
 /// The real piste-sim binary on 127.0.0.1, a free port, for one test.
 final class SimProcess: @unchecked Sendable {
-    let process = Process()
+    let child: Child
     let port: Int
 
     static var binary: String { URL(fileURLWithPath: Cli.binary).deletingLastPathComponent().appendingPathComponent("piste-sim").path }
 
     init() async throws {
         let portFile = NSTemporaryDirectory() + "simport-" + UUID().uuidString
-        process.executableURL = URL(fileURLWithPath: SimProcess.binary)
-        process.arguments = ["--port", "0", "--port-file", portFile]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        child = try Child([SimProcess.binary, "--port", "0", "--port-file", portFile], environment: ["PATH": "/usr/bin:/bin"])
         var port = 0
         for _ in 0..<200 {
             if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let p = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -27,15 +24,13 @@ final class SimProcess: @unchecked Sendable {
         }
         try? FileManager.default.removeItem(atPath: portFile)
         guard port > 0 else {
-            process.terminate()
+            child.terminate()
             throw SimError(message: "piste-sim did not start")
         }
         self.port = port
     }
 
-    deinit {
-        if process.isRunning { process.terminate() }
-    }
+    deinit { child.terminate() }
 
     struct SimError: Error { let message: String }
 

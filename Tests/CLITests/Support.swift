@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the built `cpro` as a user would: a fresh process, its own CPRO_HOME,
@@ -51,63 +52,37 @@ struct Cli {
         FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
         FileManager.default.createFile(atPath: outPath, contents: nil)
         FileManager.default.createFile(atPath: errPath, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        p.arguments = ["-w", Cli.binary] + args
-        p.environment = env.merging(extra) { $1 }
-        p.standardInput = FileHandle(forReadingAtPath: inPath)
-        p.standardOutput = FileHandle(forWritingAtPath: outPath)
-        p.standardError = FileHandle(forWritingAtPath: errPath)
-        let running = Running(process: p, outPath: outPath, errPath: errPath, inPath: inPath)
-        p.terminationHandler = { _ in running.finished() }
-        try p.run()
-        return running
+        let child = try Child(["/usr/bin/setsid", "-w", Cli.binary] + args, environment: env.merging(extra) { $1 },
+                              stdin: inPath, stdout: outPath, stderr: errPath)
+        return Running(child: child, outPath: outPath, errPath: errPath, inPath: inPath)
     }
 }
 
 final class Running: @unchecked Sendable {
-    let process: Process
+    let child: Child
     let outPath, errPath, inPath: String
-    private let lock = NSLock()
-    private var done = false
-    private var waiter: CheckedContinuation<Void, Never>?
 
-    init(process: Process, outPath: String, errPath: String, inPath: String) {
-        self.process = process
+    init(child: Child, outPath: String, errPath: String, inPath: String) {
+        self.child = child
         self.outPath = outPath
         self.errPath = errPath
         self.inPath = inPath
     }
 
-    func finished() {
-        let w: CheckedContinuation<Void, Never>? = lock.withLock {
-            done = true
-            defer { waiter = nil }
-            return waiter
-        }
-        w?.resume()
-    }
-
     func wait() async throws -> Cli.Result {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow: Bool = lock.withLock {
-                if done { return true }
-                waiter = c
-                return false
-            }
-            if resumeNow { c.resume() }
-        }
+        let status = await child.wait()
         defer {
             for p in [outPath, errPath, inPath] { try? FileManager.default.removeItem(atPath: p) }
         }
         return Cli.Result(
-            status: process.terminationStatus,
+            status: status,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
     }
 
-    /// The pid of cpro itself (setsid -w forks it as a child).
-    var pid: Int32 { process.processIdentifier }
+    /// The pid of cpro itself: the spawned child is no group leader, so
+    /// setsid execs cpro in place rather than forking.
+    var pid: Int32 { child.pid }
 }
 
 /// Every process's command line, as `ps` shows it.
@@ -146,18 +121,11 @@ extension Cli {
         defer { try? FileManager.default.removeItem(atPath: script) }
         var copy = self
         copy.env.removeValue(forKey: "CPRO_VAULT_PASSPHRASE")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", driver, script, "--"] + [Cli.binary] + args
-        p.environment = copy.env.merging(extra) { $1 }
         let outPath = NSTemporaryDirectory() + "ptyout-" + UUID().uuidString
         FileManager.default.createFile(atPath: outPath, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: outPath)
-        p.standardError = FileHandle(forWritingAtPath: outPath)
-        p.standardInput = FileHandle.nullDevice
-        let running = Running(process: p, outPath: outPath, errPath: outPath + ".none", inPath: outPath + ".none")
-        p.terminationHandler = { _ in running.finished() }
-        try p.run()
+        let child = try Child(["/usr/bin/env", "python3", driver, script, "--", Cli.binary] + args,
+                              environment: copy.env.merging(extra) { $1 }, stdout: outPath)
+        let running = Running(child: child, outPath: outPath, errPath: outPath + ".none", inPath: outPath + ".none")
         return try await running.wait()
     }
 }
@@ -169,33 +137,3 @@ extension Int64 {
     }
 }
 
-/// Runs a program to its end with posix_spawn and a blocking waitpid on its
-/// own thread, output to a file: for programs that leave daemons behind
-/// (dbus-run-session), where Foundation's Process may never report the exit.
-func spawnAndWait(_ argv: [String], env: [String: String], timeout: Double = 60) async throws -> (status: Int32, output: String) {
-    let outPath = NSTemporaryDirectory() + "spawn-" + UUID().uuidString
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: outPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_APPEND, 0)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let cArgs = argv.map { strdup($0) } + [nil]
-    let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (cArgs + cEnv).forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
-    guard rc == 0 else { throw NSError(domain: "spawn", code: Int(rc)) }
-    let child = pid
-    let status: Int32 = await withCheckedContinuation { c in
-        Thread {
-            var s: Int32 = 0
-            while waitpid(child, &s, 0) < 0 && errno == EINTR {}
-            c.resume(returning: s)
-        }.start()
-    }
-    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (code, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
-}

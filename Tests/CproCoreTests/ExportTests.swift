@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import CproCore
 
@@ -31,20 +32,17 @@ import Testing
 
     var variables: [ExportVariable] { Self.values.enumerated().map { ExportVariable("V\($0.offset)", SecretBytes(utf8: $0.element)) } }
 
-    func run(_ argv: [String], input: String? = nil) throws -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        let out = Pipe()
+    func run(_ argv: [String]) async throws -> [String] {
+        let outPath = NSTemporaryDirectory() + "stdout-" + UUID().uuidString
         let errPath = NSTemporaryDirectory() + "stderr-" + UUID().uuidString
+        FileManager.default.createFile(atPath: outPath, contents: nil)
         FileManager.default.createFile(atPath: errPath, contents: nil)
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: errPath)
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        defer { for p in [outPath, errPath] { try? FileManager.default.removeItem(atPath: p) } }
+        let status = try await Child(["/usr/bin/env"] + argv, environment: ProcessInfo.processInfo.environment,
+                                     stdout: outPath, stderr: errPath).wait()
+        let data = FileManager.default.contents(atPath: outPath) ?? Data()
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        #expect(p.terminationStatus == 0, "\(argv[0]) failed: \(err.suffix(800))")
+        #expect(status == 0, "\(argv[0]) failed: \(err.suffix(800))")
         var parts = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if parts.last == "" { parts.removeLast() }
         return parts
@@ -57,20 +55,20 @@ import Testing
     }
 
     @Test(arguments: ["bash", "dash", "zsh"])
-    func shellSurvivesEval(_ shell: String) throws {
+    func shellSurvivesEval(_ shell: String) async throws {
         var script = Array("eval \"$(cat \"$1\")\"\nprintf '%s\\0'".utf8)
         for i in 0..<Self.values.count { script += Array(" \"$V\(i)\"".utf8) }
         script += [0x0A]
         let exports = try file(Exporter.render(variables, as: .shell).unprotectedBytes)
         let driver = try file(script)
-        let got = try run([shell, driver, exports])
+        let got = try await run([shell, driver, exports])
         #expect(got.count == Self.values.count)
         for (i, v) in Self.values.enumerated() where i < got.count && got[i] != v {
             Issue.record("\(shell): value \(i) \(v.debugDescription) came back as \(got[i].debugDescription)")
         }
     }
 
-    @Test func dotenvIsReadBackByPythonDotenv() throws {
+    @Test func dotenvIsReadBackByPythonDotenv() async throws {
         let env = try file(Exporter.render(variables, as: .dotenv).unprotectedBytes)
         let code = """
             import sys
@@ -78,7 +76,7 @@ import Testing
             d = dotenv_values(sys.argv[1])
             sys.stdout.buffer.write(b"".join((d["V%d" % i] or "").encode() + b"\\0" for i in range(int(sys.argv[2]))))
             """
-        let got = try run(["python3", "-c", code, env, String(Self.values.count)])
+        let got = try await run(["python3", "-c", code, env, String(Self.values.count)])
         #expect(got.count == Self.values.count)
         for (i, v) in Self.values.enumerated() where i < got.count && got[i] != v {
             // python-dotenv reads "\r\n" inside quotes as written; nothing else may differ.
