@@ -188,6 +188,21 @@ import Testing
         #expect(try await cli.run(["creds", "get", "client-id"]).stdout == "before\n", "nothing was written")
     }
 
+    @Test func neitherTheTokenNorAValueReachesLogsOrErrors() async throws {
+        let bao = try await OpenBaoServer.shared.value
+        let cli = Cli.onOpenBao(bao)
+        let secret = "very-secret-\(UUID().uuidString)"
+        var said = ""
+        said += try await set(cli, "client-secret", secret, ["--verbose"]).all
+        said += try await cli.run(["creds", "list", "--verbose"]).all
+        said += try await cli.run(["vault", "status", "--verbose", "--json"]).all
+        said += try await cli.run(["creds", "remove", "client-secret", "--verbose"]).all
+        let dead = "s.dead-\(UUID().uuidString)"
+        said += try await cli.run(["creds", "get", "client-id", "--verbose"], env: ["BAO_TOKEN": dead]).all
+        #expect(said.contains("openbao"), "the verbose log says something: \(said)")
+        for leak in [secret, bao.rootToken, dead] { #expect(!said.contains(leak), "\(leak) leaked") }
+    }
+
     @Test func aSealedServerIsSaidSealed() async throws {
         let bao = try await OpenBaoServer()
         defer { bao.stop() }
