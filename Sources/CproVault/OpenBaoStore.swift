@@ -362,7 +362,10 @@ public struct OpenBaoStore: CredentialStore {
                 if !setAtOnly.isEmpty { try await noteSetAt(path, setAtOnly.map { ($0.field.rawValue, nil) }, token: token) }
                 continue
             }
-            if secret.values.count == present.count && secret.otherKeys == 0 {
+            // Deleting has no check-and-set: only when the version read is still
+            // the current one, so a value set meanwhile is not deleted with it.
+            let unchanged = try await currentVersion(path, token: token).version == secret.version
+            if secret.values.count == present.count && secret.otherKeys == 0 && unchanged {
                 // Nothing else lives there: delete the secret with every version.
                 let a = try await call("DELETE", metadataPath(path), token: token)
                 guard a.status == 204 || a.status == 200 || a.status == 404 else {
