@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(name: "CproCoreTests", dependencies: ["CproCore", "TestSupport"]),
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"]),
+        // The pty driver is run from its source folder (#filePath), not bundled.
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py"]),
     ],
     swiftLanguageModes: [.v6]
 )
