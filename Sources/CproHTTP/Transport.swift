@@ -41,6 +41,15 @@ public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
 
+/// Text from a server (an error, a header, a libelle), made safe to show to
+/// people: one line, no control characters (no terminal escapes), bounded.
+public enum ServerText {
+    public static func oneLine(_ s: String, limit: Int = 200) -> String {
+        let line = String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        return line.count > limit ? String(line.prefix(limit)) + "…" : line
+    }
+}
+
 /// A failure to get any answer, classified for people: DNS, refused, timeout, TLS.
 public struct TransportError: Error, Sendable {
     public enum Kind: String, Sendable { case dns, refused, timeout, tls, other }

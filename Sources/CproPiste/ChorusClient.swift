@@ -101,7 +101,7 @@ public struct ChorusClient: Sendable {
         let api = Self.apiName(path)
         switch r.status {
         case 401:
-            let reason = (r.header("www-authenticate")).map { PisteError.short($0) } ?? ""
+            let reason = (r.header("www-authenticate")).map { ServerText.oneLine($0) } ?? ""
             if Self.namesTechnicalAccount(r) || !reason.lowercased().contains("invalid_token") {
                 throw PisteError(
                     .techAccountRejected,
@@ -133,7 +133,7 @@ public struct ChorusClient: Sendable {
         }
         let answer = ChorusAnswer(status: r.status, body: r.body, object: object)
         if let code = answer.codeRetour, code != 0 {
-            let libelle = PisteError.short(answer.libelle ?? "")
+            let libelle = ServerText.oneLine(answer.libelle ?? "")
             throw PisteError(
                 .chorusError, "Chorus Pro answered codeRetour \(code): \(libelle)",
                 fr: "Chorus Pro a répondu codeRetour \(code) : \(libelle)", status: r.status, libelle: answer.libelle, body: r.body)

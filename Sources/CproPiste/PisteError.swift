@@ -34,15 +34,9 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
         case .dns: (en, fr) = ("the name \(e.host) does not resolve (DNS)", "le nom \(e.host) ne se résout pas (DNS)")
         case .refused: (en, fr) = ("\(e.host) refused the connection", "\(e.host) a refusé la connexion")
         case .timeout: (en, fr) = ("\(e.host) did not answer in time", "\(e.host) n'a pas répondu à temps")
-        case .tls: (en, fr) = ("the TLS handshake with \(e.host) failed (\(short(e.detail)))", "la négociation TLS avec \(e.host) a échoué (\(short(e.detail)))")
-        case .other: (en, fr) = ("cannot reach \(e.host) (\(short(e.detail)))", "impossible de joindre \(e.host) (\(short(e.detail)))")
+        case .tls: (en, fr) = ("the TLS handshake with \(e.host) failed (\(ServerText.oneLine(e.detail)))", "la négociation TLS avec \(e.host) a échoué (\(ServerText.oneLine(e.detail)))")
+        case .other: (en, fr) = ("cannot reach \(e.host) (\(ServerText.oneLine(e.detail)))", "impossible de joindre \(e.host) (\(ServerText.oneLine(e.detail)))")
         }
         return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)", fr: "\(fr), après \(attempts) tentative(s)")
-    }
-
-    /// Text from a server, made safe to show: one line, bounded.
-    static func short(_ s: String, limit: Int = 200) -> String {
-        let line = String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
-        return line.count > limit ? String(line.prefix(limit)) + "…" : line
     }
 }

@@ -69,8 +69,8 @@ public struct TokenClient: Sendable {
             }
             let type = object["token_type"] as? String ?? "Bearer"
             guard type.lowercased() == "bearer" else {
-                throw PisteError(.unexpectedResponse, "the token endpoint returned a token of type \(PisteError.short(type, limit: 20)), not Bearer",
-                                 fr: "le point d'accès jeton a renvoyé un jeton de type \(PisteError.short(type, limit: 20)), pas Bearer", status: 200)
+                throw PisteError(.unexpectedResponse, "the token endpoint returned a token of type \(ServerText.oneLine(type, limit: 20)), not Bearer",
+                                 fr: "le point d'accès jeton a renvoyé un jeton de type \(ServerText.oneLine(type, limit: 20)), pas Bearer", status: 200)
             }
             let expiresIn: Int64
             if let n = object["expires_in"] as? Int { expiresIn = Int64(n) }
@@ -82,8 +82,8 @@ public struct TokenClient: Sendable {
             }
             return AccessToken(value: SecretBytes(utf8: token), type: "Bearer", obtainedAt: receivedAt, expiresAt: receivedAt + expiresIn)
         case 400, 401, 403:
-            let error = (object?["error"] as? String).map { PisteError.short($0, limit: 60) }
-            let description = (object?["error_description"] as? String).map { PisteError.short($0) }
+            let error = (object?["error"] as? String).map { ServerText.oneLine($0, limit: 60) }
+            let description = (object?["error_description"] as? String).map { ServerText.oneLine($0) }
             let said = [error, description].compactMap { $0 }.joined(separator: ": ")
             if error == "invalid_client" {
                 throw PisteError(

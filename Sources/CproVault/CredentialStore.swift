@@ -77,13 +77,16 @@ public enum StoreError {
     }
 }
 
-/// A vault that cannot be opened, with the contract's `vault_locked` code.
+/// A backend that cannot be opened (passphrase, keyring, server), with the
+/// contract's `vault_locked` code and the state `vault status` reports for it.
 public struct VaultLocked: DiagnosedError, CustomStringConvertible {
     public let en: String
     public let fr: String
-    public init(_ en: String, fr: String) {
+    public let state: BackendStatus.State
+    public init(_ en: String, fr: String, state: BackendStatus.State = .locked) {
         self.en = en
         self.fr = fr
+        self.state = state
     }
     public var diagnosis: Diagnosis { .vaultLocked }
     public func message(_ lang: Language) -> String { lang.pick(en, fr) }

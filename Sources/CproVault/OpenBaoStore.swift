@@ -38,16 +38,7 @@ public struct OpenBaoStore: CredentialStore {
 
     // MARK: errors
 
-    /// The backend cannot be used now: no server, unreachable, sealed, no or
-    /// a refused token. The contract's `vault_locked`.
-    public struct Unavailable: DiagnosedError {
-        public let en: String
-        public let fr: String
-        /// What `vault status` reports for it.
-        public var state: BackendStatus.State = .locked
-        public var diagnosis: Diagnosis { .vaultLocked }
-        public func message(_ lang: Language) -> String { lang.pick(en, fr) }
-    }
+    static let sealed = VaultLocked("OpenBao is sealed: unseal it (bao operator unseal)", fr: "OpenBao est scellé : descellez-le (bao operator unseal)")
 
     var location: String {
         guard let a = settings.address else { return "OpenBao (no address set)" }
@@ -56,8 +47,8 @@ public struct OpenBaoStore: CredentialStore {
 
     func address() throws -> String {
         guard let a = settings.address else {
-            throw Unavailable(
-                en: "no OpenBao server is set: export BAO_ADDR (or VAULT_ADDR), or set openbao_addr in the config",
+            throw VaultLocked(
+                "no OpenBao server is set: export BAO_ADDR (or VAULT_ADDR), or set openbao_addr in the config",
                 fr: "aucun serveur OpenBao n'est défini : exportez BAO_ADDR (ou VAULT_ADDR), ou définissez openbao_addr dans la configuration",
                 state: .absent)
         }
@@ -80,8 +71,8 @@ public struct OpenBaoStore: CredentialStore {
                 if !text.isEmpty { return try checked(text, source: path) }
             }
         }
-        throw Unavailable(
-            en: "no OpenBao token: export BAO_TOKEN (or VAULT_TOKEN), or run `bao login`, which writes ~/.vault-token",
+        throw VaultLocked(
+            "no OpenBao token: export BAO_TOKEN (or VAULT_TOKEN), or run `bao login`, which writes ~/.vault-token",
             fr: "aucun jeton OpenBao : exportez BAO_TOKEN (ou VAULT_TOKEN), ou lancez `bao login`, qui écrit ~/.vault-token")
     }
 
@@ -89,8 +80,8 @@ public struct OpenBaoStore: CredentialStore {
     /// split the request, and is no token OpenBao issues.
     func checked(_ value: String, source: String) throws -> Token {
         guard value.utf8.count <= 4096, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw Unavailable(
-                en: "the OpenBao token in \(source) contains spaces or control characters; it is not a token",
+            throw VaultLocked(
+                "the OpenBao token in \(source) contains spaces or control characters; it is not a token",
                 fr: "le jeton OpenBao de \(source) contient des espaces ou des caractères de contrôle ; ce n'est pas un jeton")
         }
         return Token(value: value, source: source)
@@ -103,8 +94,7 @@ public struct OpenBaoStore: CredentialStore {
         let json: [String: Any]?
         var errors: String {
             let list = (json?["errors"] as? [Any])?.compactMap { $0 as? String } ?? []
-            let text = list.joined(separator: "; ").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\t", with: "")
-            return String(text.prefix(300))
+            return ServerText.oneLine(list.joined(separator: "; "), limit: 300)
         }
         var data: [String: Any]? { json?["data"] as? [String: Any] }
     }
@@ -122,8 +112,8 @@ public struct OpenBaoStore: CredentialStore {
         do {
             response = try await transport.send(HTTPRequest(method: method, url: base + "/v1/" + path, headers: headers, body: body))
         } catch let e as TransportError {
-            throw Unavailable(
-                en: "OpenBao at \(base) cannot be reached (\(Self.describe(e.kind, en: true))): start it, or check BAO_ADDR",
+            throw VaultLocked(
+                "OpenBao at \(base) cannot be reached (\(Self.describe(e.kind, en: true))): start it, or check BAO_ADDR",
                 fr: "OpenBao à \(base) est injoignable (\(Self.describe(e.kind, en: false))) : démarrez-le, ou vérifiez BAO_ADDR",
                 state: .unreachable)
         }
@@ -159,18 +149,18 @@ public struct OpenBaoStore: CredentialStore {
     func failure(_ answer: Answer, doing what: String, capability: String, path: String, token: Token) async -> Error {
         switch answer.status {
         case 503 where answer.errors.contains("sealed"):
-            return Unavailable(en: "OpenBao is sealed: unseal it (bao operator unseal)", fr: "OpenBao est scellé : descellez-le (bao operator unseal)")
+            return Self.sealed
         case 403:
             // The same answer for a dead token and a narrow policy: ask the
             // token about itself to tell them apart.
             let me = try? await call("GET", "auth/token/lookup-self", token: token)
             if me?.status == 403 {
-                return Unavailable(
-                    en: "OpenBao refused the token from \(token.source) (expired, revoked or mistyped): log in again or export a valid BAO_TOKEN",
+                return VaultLocked(
+                    "OpenBao refused the token from \(token.source) (expired, revoked or mistyped): log in again or export a valid BAO_TOKEN",
                     fr: "OpenBao a refusé le jeton de \(token.source) (expiré, révoqué ou mal saisi) : reconnectez-vous ou exportez un BAO_TOKEN valide")
             }
-            return Unavailable(
-                en: "OpenBao refused \(what): the token's policies lack \"\(capability)\" on \(path) (see docs/backends.md for the policy cpro needs)",
+            return VaultLocked(
+                "OpenBao refused \(what): the token's policies lack \"\(capability)\" on \(path) (see docs/backends.md for the policy cpro needs)",
                 fr: "OpenBao a refusé \(what) : les politiques du jeton n'accordent pas « \(capability) » sur \(path) (voir docs/backends.md pour la politique nécessaire)")
         default:
             let said = answer.errors.isEmpty ? "" : ": \(answer.errors)"
@@ -191,8 +181,8 @@ public struct OpenBaoStore: CredentialStore {
     func checkEngine(_ token: Token) async throws {
         let path = "sys/internal/ui/mounts/\(settings.mount)"
         let a = try await call("GET", path, token: token)
-        let notKV2 = Unavailable(
-            en: "no KV version 2 secrets engine is mounted at '\(settings.mount)/': enable one (bao secrets enable -path=\(settings.mount) kv-v2) or set CPRO_OPENBAO_MOUNT / openbao_mount",
+        let notKV2 = VaultLocked(
+            "no KV version 2 secrets engine is mounted at '\(settings.mount)/': enable one (bao secrets enable -path=\(settings.mount) kv-v2) or set CPRO_OPENBAO_MOUNT / openbao_mount",
             fr: "aucun moteur KV version 2 n'est monté sur « \(settings.mount)/ » : activez-en un (bao secrets enable -path=\(settings.mount) kv-v2) ou définissez CPRO_OPENBAO_MOUNT / openbao_mount",
             state: .absent)
         if a.status == 403 && a.errors.contains("preflight") { throw notKV2 }
@@ -364,8 +354,9 @@ public struct OpenBaoStore: CredentialStore {
             }
             // Deleting has no check-and-set: only when the version read is still
             // the current one, so a value set meanwhile is not deleted with it.
-            let unchanged = try await currentVersion(path, token: token).version == secret.version
-            if secret.values.count == present.count && secret.otherKeys == 0 && unchanged {
+            var deleteWhole = secret.values.count == present.count && secret.otherKeys == 0
+            if deleteWhole { deleteWhole = try await currentVersion(path, token: token).version == secret.version }
+            if deleteWhole {
                 // Nothing else lives there: delete the secret with every version.
                 let a = try await call("DELETE", metadataPath(path), token: token)
                 guard a.status == 204 || a.status == 200 || a.status == 404 else {
@@ -448,7 +439,7 @@ public struct OpenBaoStore: CredentialStore {
             }
             if h.json?["sealed"] as? Bool == true {
                 details["sealed"] = "true"
-                return report(.locked, Unavailable(en: "OpenBao is sealed: unseal it (bao operator unseal)", fr: "OpenBao est scellé : descellez-le (bao operator unseal)"))
+                return report(.locked, Self.sealed)
             }
             details["sealed"] = "false"
             let token = try token()
@@ -460,7 +451,7 @@ public struct OpenBaoStore: CredentialStore {
             if let ttl = me.data?["ttl"] as? Int { details["token_ttl_seconds"] = String(ttl) }
             try await checkEngine(token)
             return report(.ready, nil)
-        } catch let e as Unavailable {
+        } catch let e as VaultLocked {
             return report(e.state, e)
         } catch {
             return report(.damaged, error)

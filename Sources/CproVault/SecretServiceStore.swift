@@ -46,13 +46,6 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
 
     // MARK: errors
 
-    public struct Unavailable: DiagnosedError {
-        public let en: String
-        public let fr: String
-        public var diagnosis: Diagnosis { .vaultLocked }
-        public func message(_ lang: Language) -> String { lang.pick(en, fr) }
-    }
-
     static let recipe = "dbus-run-session -- sh -c 'printf %s PASSWORD | gnome-keyring-daemon --unlock --components=secrets; ...'"
 
     // MARK: reachability
@@ -61,8 +54,8 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     func sessionBus() throws {
         if let a = environment["DBUS_SESSION_BUS_ADDRESS"], !a.isEmpty { return }
         if let run = environment["XDG_RUNTIME_DIR"], !run.isEmpty, FileManager.default.fileExists(atPath: run + "/bus") { return }
-        throw Unavailable(
-            en: "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set): the Secret Service needs a desktop session, or headless: \(Self.recipe); or choose --backend file",
+        throw VaultLocked(
+            "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set): the Secret Service needs a desktop session, or headless: \(Self.recipe); or choose --backend file",
             fr: "pas de bus de session D-Bus (DBUS_SESSION_BUS_ADDRESS n'est pas défini) : le Secret Service a besoin d'une session de bureau, ou sans écran : \(Self.recipe) ; ou choisissez --backend file")
     }
 
@@ -97,8 +90,8 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             return false
         }
         guard present else {
-            throw Unavailable(
-                en: "no Secret Service on the session bus (org.freedesktop.secrets): start a keyring (gnome-keyring-daemon --start --components=secrets), or choose --backend file",
+            throw VaultLocked(
+                "no Secret Service on the session bus (org.freedesktop.secrets): start a keyring (gnome-keyring-daemon --start --components=secrets), or choose --backend file",
                 fr: "pas de Secret Service sur le bus de session (org.freedesktop.secrets) : démarrez un trousseau (gnome-keyring-daemon --start --components=secrets), ou choisissez --backend file")
         }
     }
@@ -118,14 +111,14 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             return (true, secret_collection_get_locked(collection) != 0)
         }
         guard state.exists else {
-            throw Unavailable(
-                en: "the Secret Service has no default collection; cpro never creates one: create or set a default keyring (e.g. 'login' in Seahorse), or choose --backend file",
+            throw VaultLocked(
+                "the Secret Service has no default collection; cpro never creates one: create or set a default keyring (e.g. 'login' in Seahorse), or choose --backend file",
                 fr: "le Secret Service n'a pas de collection par défaut ; cpro n'en crée jamais : créez ou désignez un trousseau par défaut (par ex. « login » dans Seahorse), ou choisissez --backend file")
         }
         guard state.locked else { return }
         guard canPrompt else {
-            throw Unavailable(
-                en: "the default keyring is locked and no desktop session can show the unlock prompt: unlock it (log in to the desktop, or gnome-keyring-daemon --unlock), or choose --backend file",
+            throw VaultLocked(
+                "the default keyring is locked and no desktop session can show the unlock prompt: unlock it (log in to the desktop, or gnome-keyring-daemon --unlock), or choose --backend file",
                 fr: "le trousseau par défaut est verrouillé et aucune session de bureau ne peut afficher la demande de déverrouillage : déverrouillez-le (connexion au bureau, ou gnome-keyring-daemon --unlock), ou choisissez --backend file")
         }
         try bounded(unlockTimeout, what: "the keyring's unlock prompt") { cancellable in
@@ -139,7 +132,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             let objects = g_list_append(nil, UnsafeMutableRawPointer(collection))
             defer { g_list_free(objects) }
             guard secret_service_unlock_sync(service, objects, cancellable, nil, &error) > 0 else {
-                throw Unavailable(en: "the keyring was not unlocked", fr: "le trousseau n'a pas été déverrouillé")
+                throw VaultLocked("the keyring was not unlocked", fr: "le trousseau n'a pas été déverrouillé")
             }
         }
     }
@@ -303,10 +296,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
 
     // MARK: plumbing
 
-    static func gerror(_ error: UnsafeMutablePointer<GError>?) -> Unavailable {
+    static func gerror(_ error: UnsafeMutablePointer<GError>?) -> VaultLocked {
         let text = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
         if let error { g_error_free(error) }
-        return Unavailable(en: "the Secret Service failed: \(text)", fr: "le Secret Service a échoué : \(text)")
+        return VaultLocked("the Secret Service failed: \(text)", fr: "le Secret Service a échoué : \(text)")
     }
 
     /// Runs a blocking libsecret or GDBus call on its own thread; past the
@@ -326,8 +319,8 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         if done.wait(timeout: .now() + seconds) == .timedOut {
             g_cancellable_cancel(cancellable)
             _ = done.wait(timeout: .now() + 2)
-            throw Unavailable(
-                en: "\(what) did not answer within \(Int(seconds)) s; nothing was changed. Check that the keyring is running and unlocked, or choose --backend file",
+            throw VaultLocked(
+                "\(what) did not answer within \(Int(seconds)) s; nothing was changed. Check that the keyring is running and unlocked, or choose --backend file",
                 fr: "\(what) n'a pas répondu en \(Int(seconds)) s ; rien n'a été modifié. Vérifiez que le trousseau fonctionne et est déverrouillé, ou choisissez --backend file")
         }
         return try box.result!.get()
