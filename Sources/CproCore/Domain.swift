@@ -7,13 +7,19 @@ public enum PisteEnvironment: String, Sendable, CaseIterable, Codable, Comparabl
     public static func < (a: Self, b: Self) -> Bool { a.order < b.order }
     private var order: Int { self == .sandbox ? 0 : 1 }
 
+    /// The names people use: Chorus Pro calls the sandbox "qualification".
+    static let aliases: [String: PisteEnvironment] = [
+        "sandbox": .sandbox, "qualif": .sandbox, "qualification": .sandbox,
+        "production": .production, "prod": .production,
+    ]
+
     public static func parse(_ text: String) throws -> PisteEnvironment {
-        guard let env = PisteEnvironment(rawValue: text.lowercased()) else {
+        guard let env = aliases[text.lowercased()] else {
             // The value is not repeated: it came from argv or the environment,
             // where a misplaced secret is not unheard of.
             throw Failure(
-                "unknown environment: use 'sandbox' or 'production'",
-                fr: "environnement inconnu : utilisez « sandbox » ou « production »")
+                "unknown environment: use 'sandbox' (or 'qualif') or 'production' (or 'prod')",
+                fr: "environnement inconnu : utilisez « sandbox » (ou « qualif ») ou « production » (ou « prod »)")
         }
         return env
     }

@@ -1,4 +1,5 @@
-/// The two base URLs of one environment.
+/// The two base URLs of one environment, always in their canonical form:
+/// the OAuth base without the token path, the API base ending in `/cpro`.
 public struct Endpoints: Sendable, Equatable, Codable {
     /// OAuth base; the token path is appended.
     public var oauthURL: String
@@ -6,6 +7,7 @@ public struct Endpoints: Sendable, Equatable, Codable {
     public var apiURL: String
 
     public static let tokenPath = "/api/oauth/token"
+    public static let apiPath = "/cpro"
 
     public init(oauthURL: String, apiURL: String) {
         self.oauthURL = oauthURL
@@ -21,51 +23,141 @@ public struct Endpoints: Sendable, Equatable, Codable {
         }
     }
 
-    public var tokenURL: String { Self.stripSlash(oauthURL) + Self.tokenPath }
+    public var tokenURL: String { oauthURL + Self.tokenPath }
 
     public func apiURL(path: String) -> String {
-        let p = path.hasPrefix("/") ? path : "/" + path
-        return Self.stripSlash(apiURL) + p
+        apiURL + (path.hasPrefix("/") ? path : "/" + path)
     }
 
-    static func stripSlash(_ s: String) -> String {
-        var s = s
-        while s.hasSuffix("/") { s.removeLast() }
-        return s
+    /// The OAuth base from what people copy: a host (`https://oauth.piste.gouv.fr`)
+    /// or the full token URL (`.../api/oauth/token`). Any other path is refused.
+    public static func oauthBase(_ text: String, name: String) throws -> String {
+        let url = try WebURL.parse(text, name: name)
+        switch url.path {
+        case "", tokenPath: return url.origin
+        default:
+            throw Failure(
+                "\(name) has an unexpected path; write the host (https://oauth.piste.gouv.fr) or the token URL (https://oauth.piste.gouv.fr/api/oauth/token)",
+                fr: "\(name) a un chemin inattendu ; écrivez l'hôte (https://oauth.piste.gouv.fr) ou l'URL du jeton (https://oauth.piste.gouv.fr/api/oauth/token)")
+        }
     }
 
-    /// Refuses what would leak a client secret: anything but https, except plain
-    /// http to this machine's loopback (piste-sim, local proxies).
+    /// The API base from what people copy: a host (`/cpro` is appended, as the
+    /// well-known integrations write it) or a URL ending in `/cpro`.
+    public static func apiBase(_ text: String, name: String) throws -> String {
+        let url = try WebURL.parse(text, name: name)
+        switch url.path {
+        case "", apiPath: return url.origin + apiPath
+        default:
+            throw Failure(
+                "\(name) has an unexpected path; write the host (https://api.piste.gouv.fr) or the API base (https://api.piste.gouv.fr/cpro)",
+                fr: "\(name) a un chemin inattendu ; écrivez l'hôte (https://api.piste.gouv.fr) ou la base de l'API (https://api.piste.gouv.fr/cpro)")
+        }
+    }
+
+    /// Refuses what would leak a credential: see `WebURL.parse`.
     public static func validate(_ url: String, name: String) throws {
-        let lower = url.lowercased()
-        let rest: Substring
-        if lower.hasPrefix("https://") {
-            rest = lower.dropFirst(8)
-        } else if lower.hasPrefix("http://") {
-            rest = lower.dropFirst(7)
-            let hostPort = rest.prefix { $0 != "/" }
-            let host: Substring
-            if hostPort.hasPrefix("[") {
-                host = hostPort.prefix { $0 != "]" }.dropFirst()
-            } else {
-                host = hostPort.prefix { $0 != ":" }
-            }
-            guard host == "localhost" || host.hasPrefix("127.") || host == "::1" else {
-                throw Failure(
-                    "\(name) uses plain http to a host other than this machine; credentials would travel unencrypted: use https",
-                    fr: "\(name) utilise http en clair vers une autre machine ; les identifiants circuleraient en clair : utilisez https")
-            }
-        } else {
-            throw Failure("\(name) must start with https:// (got something else)",
-                          fr: "\(name) doit commencer par https:// (valeur reçue différente)")
-        }
-        guard !rest.isEmpty, !rest.hasPrefix("/"), !url.contains(where: { $0 == " " || $0.isNewline }) else {
-            throw Failure("\(name) has no host or contains spaces", fr: "\(name) n'a pas d'hôte ou contient des espaces")
-        }
+        _ = try WebURL.parse(url, name: name)
     }
 
     /// The gateway at *.aife.economie.gouv.fr was shut down in September 2023.
     public var usesRetiredGateway: Bool {
         oauthURL.lowercased().contains("aife.economie.gouv.fr") || apiURL.lowercased().contains("aife.economie.gouv.fr")
+    }
+}
+
+/// A URL that may carry credentials, parsed strictly: `https://`, or plain
+/// `http://` to this machine's loopback only; no user-info, query, fragment,
+/// backslash, space or control character, so that what cpro checks is what
+/// the HTTP client connects to.
+public struct WebURL: Sendable, Equatable {
+    public let scheme: String
+    /// Lower-cased; an IPv6 literal without its brackets.
+    public let host: String
+    public let port: Int?
+    /// Without trailing slashes; "" for none.
+    public let path: String
+
+    public var origin: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return "\(scheme)://\(h)\(port.map { ":\($0)" } ?? "")"
+    }
+
+    public static func parse(_ text: String, name: String) throws -> WebURL {
+        func refuse(_ en: String, _ fr: String) -> Failure {
+            Failure("\(name) \(en)", fr: "\(name) \(fr)")
+        }
+        guard text.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != "\\" && $0.isASCII }) else {
+            throw refuse("contains spaces, control or non-ASCII characters, or a backslash",
+                         "contient des espaces, des caractères de contrôle ou non ASCII, ou une barre oblique inverse")
+        }
+        let lower = text.lowercased()
+        let scheme: String
+        if lower.hasPrefix("https://") { scheme = "https" } else if lower.hasPrefix("http://") { scheme = "http" } else {
+            throw refuse("must start with https:// (got something else)", "doit commencer par https:// (valeur reçue différente)")
+        }
+        let rest = text.dropFirst(scheme.count + 3)
+        guard !rest.contains("?"), !rest.contains("#") else {
+            throw refuse("must not have a query (?) or a fragment (#)", "ne doit avoir ni requête (?) ni fragment (#)")
+        }
+        let authority = rest.prefix { $0 != "/" }
+        var path = String(rest.dropFirst(authority.count))
+        while path.hasSuffix("/") { path.removeLast() }
+        guard !authority.contains("@") else {
+            throw refuse("must not contain a user name or password (user@host): credentials never go in a URL",
+                         "ne doit pas contenir de nom d'utilisateur ni de mot de passe (utilisateur@hôte) : les identifiants ne vont jamais dans une URL")
+        }
+        var host: Substring
+        var portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw refuse("has an unterminated IPv6 address", "a une adresse IPv6 non terminée")
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw refuse("has text after its IPv6 address", "a du texte après son adresse IPv6") }
+                portText = after.dropFirst()
+            }
+            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                throw refuse("has an invalid IPv6 address", "a une adresse IPv6 invalide")
+            }
+        } else {
+            let parts = authority.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            host = parts[0]
+            if parts.count == 2 { portText = parts[1] }
+            guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }),
+                  !host.hasPrefix("."), !host.hasPrefix("-"), !host.contains("..")
+            else {
+                throw refuse("has no host, or an invalid one", "n'a pas d'hôte, ou un hôte invalide")
+            }
+        }
+        var port: Int?
+        if let portText {
+            guard let p = Int(portText), portText.allSatisfy(\.isNumber), (1...65535).contains(p) else {
+                throw refuse("has an invalid port", "a un port invalide")
+            }
+            port = p
+        }
+        let url = WebURL(scheme: scheme, host: host.lowercased(), port: port, path: path)
+        if scheme == "http" && !isLoopback(url.host) {
+            throw refuse("uses plain http to a host other than this machine; credentials would travel unencrypted: use https",
+                         "utilise http en clair vers une autre machine ; les identifiants circuleraient en clair : utilisez https")
+        }
+        return url
+    }
+
+    /// `localhost`, an IPv4 address in 127.0.0.0/8, or `::1`: compared on the
+    /// parsed host, never on a prefix of the text.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased()
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        let octets = h.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return false }
+        let values = octets.map { o -> Int? in
+            guard !o.isEmpty, o.count <= 3, o.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            return Int(o).flatMap { $0 <= 255 ? $0 : nil }
+        }
+        return values.allSatisfy { $0 != nil } && values[0] == 127
     }
 }

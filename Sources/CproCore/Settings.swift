@@ -52,18 +52,14 @@ public struct Settings: Sendable {
         return kind
     }
 
+    /// The effective endpoints, each in its canonical form (`Endpoints.oauthBase`,
+    /// `Endpoints.apiBase`): the variables, then the config, then PISTE's hosts.
     public func endpoints(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Endpoints {
         var e = Endpoints.defaults(env)
-        if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") { e.oauthURL = s }
-        if case .string(let s)? = config.environmentValue(profile, env, "api_url") { e.apiURL = s }
-        if let s = environment["PISTE_OAUTH_URL"], !s.isEmpty {
-            try Endpoints.validate(s, name: "PISTE_OAUTH_URL")
-            e.oauthURL = s
-        }
-        if let s = environment["CPRO_API_URL"], !s.isEmpty {
-            try Endpoints.validate(s, name: "CPRO_API_URL")
-            e.apiURL = s
-        }
+        if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") { e.oauthURL = try Endpoints.oauthBase(s, name: "oauth_url") }
+        if case .string(let s)? = config.environmentValue(profile, env, "api_url") { e.apiURL = try Endpoints.apiBase(s, name: "api_url") }
+        if let s = environment["PISTE_OAUTH_URL"], !s.isEmpty { e.oauthURL = try Endpoints.oauthBase(s, name: "PISTE_OAUTH_URL") }
+        if let s = environment["CPRO_API_URL"], !s.isEmpty { e.apiURL = try Endpoints.apiBase(s, name: "CPRO_API_URL") }
         return e
     }
 }

@@ -155,3 +155,75 @@ import Testing
         #expect(throws: Failure.self) { try Config(text: line) }
     }
 }
+
+/// Every place a URL enters cpro refuses the same hostile shapes: plain http
+/// that only looks like loopback, user-info that moves the real host, and
+/// paths that would send the calls somewhere PISTE has no API.
+@Suite struct HostileURLTests {
+    static let hostile = [
+        "http://127.0.0.1@evil.example", "http://localhost:1@evil.example", "http://[::1]@evil.example",
+        "http://127.evil.example", "http://127.0.0.1.evil.example", "http://localhost.evil.example",
+        "http://evil.example#@127.0.0.1", "http://evil.example?@127.0.0.1", "http://127.0.0.1\\@evil.example",
+        "http://user:pw@127.0.0.1:8080", "https://user@api.piste.gouv.fr", "http://1270.0.0.1", "http://127.0.0.256",
+        "http://0x7f.0.0.1", "http://[::2]", "ftp://127.0.0.1", "http:/127.0.0.1", "http://", "https://:443",
+        "http://127.0.0.1:0", "http://127.0.0.1:99999", "http://127.0.0.1:80x", "https://api.piste.gouv.fr /cpro",
+        "http://10.0.0.1", "http://192.168.1.1:8080",
+    ]
+
+    @Test(arguments: hostile) func refusedEverywhere(_ url: String) throws {
+        #expect(throws: Failure.self) { try WebURL.parse(url, name: "X") }
+        #expect(throws: Failure.self) { try Endpoints.oauthBase(url, name: "X") }
+        #expect(throws: Failure.self) { try Endpoints.apiBase(url, name: "X") }
+        let paths = Paths(configDirectory: "/x", dataDirectory: "/x", cacheDirectory: "/x")
+        for variable in ["PISTE_OAUTH_URL", "CPRO_API_URL"] {
+            let s = Settings(paths: paths, config: try Config(), environment: [variable: url])
+            #expect(throws: Failure.self) { try s.endpoints(.default, .sandbox) }
+        }
+        for variable in ["BAO_ADDR", "VAULT_ADDR"] {
+            let s = Settings(paths: paths, config: try Config(), environment: [variable: url])
+            #expect(throws: Failure.self) { try s.openbao() }
+        }
+        for key in ["oauth_url", "api_url"] {
+            #expect(throws: Failure.self) { try Config(text: "[profiles.default.sandbox]\n\(key) = \(TOMLText.quote(url))\n") }
+        }
+        #expect(throws: Failure.self) { try Config(text: "openbao_addr = \(TOMLText.quote(url))\n") }
+    }
+
+    @Test func loopbackIsTheParsedHost() throws {
+        for ok in ["http://127.0.0.1:8080", "http://127.1.2.3", "http://localhost", "http://LOCALHOST:9", "http://[::1]:8200"] {
+            #expect(WebURL.isLoopback(try WebURL.parse(ok, name: "X").host), "\(ok)")
+        }
+        #expect(try WebURL.parse("http://[::1]:8200/x/", name: "X").origin == "http://[::1]:8200")
+        #expect(try WebURL.parse("http://[::1]:8200/x/", name: "X").path == "/x")
+    }
+
+    /// The forms people copy from the well-known integrations.
+    @Test func endpointShapes() throws {
+        #expect(try Endpoints.oauthBase("https://oauth.piste.gouv.fr", name: "X") == "https://oauth.piste.gouv.fr")
+        #expect(try Endpoints.oauthBase("https://oauth.piste.gouv.fr/", name: "X") == "https://oauth.piste.gouv.fr")
+        #expect(try Endpoints.oauthBase("https://sandbox-oauth.piste.gouv.fr/api/oauth/token", name: "X") == "https://sandbox-oauth.piste.gouv.fr")
+        #expect(try Endpoints.apiBase("https://api.piste.gouv.fr", name: "X") == "https://api.piste.gouv.fr/cpro")
+        #expect(try Endpoints.apiBase("https://api.piste.gouv.fr/cpro/", name: "X") == "https://api.piste.gouv.fr/cpro")
+        #expect(try Endpoints.apiBase("http://127.0.0.1:8080", name: "X") == "http://127.0.0.1:8080/cpro")
+        for bad in ["https://api.piste.gouv.fr/cpro/factures", "https://api.piste.gouv.fr/api", "https://api.piste.gouv.fr/CPRO2"] {
+            let e = #expect(throws: Failure.self) { try Endpoints.apiBase(bad, name: "CPRO_API_URL") }
+            #expect(e?.en.contains("https://api.piste.gouv.fr/cpro") == true)
+        }
+        for bad in ["https://oauth.piste.gouv.fr/api", "https://oauth.piste.gouv.fr/api/oauth/token/x"] {
+            #expect(throws: Failure.self) { try Endpoints.oauthBase(bad, name: "PISTE_OAUTH_URL") }
+        }
+        let paths = Paths(configDirectory: "/x", dataDirectory: "/x", cacheDirectory: "/x")
+        let config = try Config(text: "[profiles.default.sandbox]\napi_url = \"https://proxy.example\"\noauth_url = \"https://proxy.example/api/oauth/token\"\n")
+        let e = try Settings(paths: paths, config: config, environment: [:]).endpoints(.default, .sandbox)
+        #expect(e == Endpoints(oauthURL: "https://proxy.example", apiURL: "https://proxy.example/cpro"))
+        #expect(e.tokenURL == "https://proxy.example/api/oauth/token")
+    }
+
+    @Test func environmentAliases() throws {
+        #expect(try PisteEnvironment.parse("qualif") == .sandbox)
+        #expect(try PisteEnvironment.parse("Qualification") == .sandbox)
+        #expect(try PisteEnvironment.parse("prod") == .production)
+        #expect(throws: Failure.self) { try PisteEnvironment.parse("preprod") }
+        #expect(throws: Failure.self) { try Config(text: "[profiles.default.prod]\napi_url = \"https://x.example\"\n") }
+    }
+}
