@@ -42,6 +42,8 @@ public struct Context: Sendable {
         profile = try ProfileName(options.profile ?? env["CPRO_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default")
         pisteEnvironment = try PisteEnvironment.parse(options.environment ?? env["CPRO_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "sandbox")
         backend = try settings.backend(override: options.backend)
+        _ = try AHCTransport.budgetSeconds(env)
+        transport = AHCTransport(environment: env)
         for w in settings.config.warnings { output.warn(w) }
         logger.debug("selected profile \(profile), environment \(pisteEnvironment.rawValue), backend \(backend.rawValue)")
     }
@@ -99,7 +101,16 @@ public struct Context: Sendable {
         return e
     }
 
-    public var transport: HTTPTransport { AHCTransport(environment: environment) }
+    /// One per command, so that every request of the command shares one time
+    /// budget (`CPRO_TIMEOUT`); `withFreshBudget()` for each step of a long,
+    /// interactive run.
+    public private(set) var transport: HTTPTransport
+
+    public func withFreshBudget() -> Context {
+        var copy = self
+        copy.transport = AHCTransport(environment: environment)
+        return copy
+    }
 
     public func tokenProvider(_ store: CredentialStore, endpoints: Endpoints) -> TokenProvider {
         TokenProvider(

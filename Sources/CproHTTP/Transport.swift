@@ -39,6 +39,13 @@ public struct HTTPResponse: Sendable {
 /// production; tests may put anything behind it.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
+    /// Seconds left of the command's time budget, nil for none: retries never
+    /// wait past it.
+    var remainingTime: Double? { get }
+}
+
+extension HTTPTransport {
+    public var remainingTime: Double? { nil }
 }
 
 /// Text from a server (an error, a header, a libelle), made safe to show to
@@ -56,19 +63,68 @@ public struct TransportError: Error, Sendable {
     public let kind: Kind
     public let host: String
     public let detail: String
+    /// False only when the request surely never left this machine (no
+    /// connection was opened, or TLS failed before any byte of it was sent).
+    public let mayHaveReachedServer: Bool
+
+    public init(kind: Kind, host: String, detail: String, mayHaveReachedServer: Bool) {
+        self.kind = kind
+        self.host = host
+        self.detail = detail
+        self.mayHaveReachedServer = mayHaveReachedServer
+    }
 }
 
-/// async-http-client with bounded connect and read times, the proxy from
+/// async-http-client with bounded connect and read times, a time budget for
+/// the whole command (`CPRO_TIMEOUT`, 10 s by default: what monitoring systems
+/// allow a check), the proxy from
 /// `https_proxy`/`no_proxy`, and extra trusted roots from a CA file variable
 /// (`CPRO_CA_FILE` for PISTE; OpenBao's own `BAO_CACERT`/`VAULT_CACERT`).
 public struct AHCTransport: HTTPTransport {
     let environment: [String: String]
     let caFileVariables: [String]
+    let budget: Budget
 
+    /// Starts at the first request, so a passphrase typed slowly costs nothing.
+    final class Budget: @unchecked Sendable {
+        let seconds: Int64
+        private var deadline: NIODeadline?
+        private let lock = NSLock()
+        init(seconds: Int64) { self.seconds = seconds }
+        func start() -> NIODeadline {
+            lock.withLock {
+                if let deadline { return deadline }
+                let d = NIODeadline.now() + .seconds(seconds)
+                deadline = d
+                return d
+            }
+        }
+        var remaining: Double {
+            let d = lock.withLock { deadline } ?? (.now() + .seconds(seconds))
+            return Double((d - .now()).nanoseconds) / 1e9
+        }
+    }
+
+    public static let defaultBudgetSeconds: Int64 = 8
+
+    /// One transport per command: its requests share the budget. An invalid
+    /// `CPRO_TIMEOUT` is refused by `budgetSeconds`, which commands call first.
     public init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"]) {
         self.environment = environment
         self.caFileVariables = caFileVariables
+        self.budget = Budget(seconds: (try? Self.budgetSeconds(environment)) ?? Self.defaultBudgetSeconds)
     }
+
+    public static func budgetSeconds(_ environment: [String: String]) throws -> Int64 {
+        guard let raw = environment["CPRO_TIMEOUT"], !raw.isEmpty else { return defaultBudgetSeconds }
+        guard let n = Int64(raw), n > 0, n <= 86_400 else {
+            throw Failure("CPRO_TIMEOUT must be a number of seconds between 1 and 86400",
+                          fr: "CPRO_TIMEOUT doit être un nombre de secondes entre 1 et 86400")
+        }
+        return n
+    }
+
+    public var remainingTime: Double? { budget.remaining }
 
     /// One client per process and per proxy choice, never shut down: the
     /// process exit ends it, and a static never reaches HTTPClient's deinit check.
@@ -79,12 +135,15 @@ public struct AHCTransport: HTTPTransport {
         let proxy = Self.proxy(for: host, environment: environment)
         let caVariable = caFileVariables.first { !(environment[$0] ?? "").isEmpty }
         let caFile = caVariable.flatMap { environment[$0] }
-        let readTimeout = environment["CPRO_HTTP_TIMEOUT"].flatMap(Int64.init) ?? 20
+        let readTimeout = environment["CPRO_HTTP_TIMEOUT"].flatMap(Int64.init) ?? 8
         let key = "\(proxy.map { "\($0.host):\($0.port)" } ?? "-")|\(caFile ?? "-")|\(readTimeout)"
         return try Self.lock.withLock {
             if let c = Self.clients[key] { return c }
             var config = HTTPClient.Configuration()
-            config.timeout = .init(connect: .seconds(min(readTimeout, 10)), read: .seconds(readTimeout))
+            config.timeout = .init(connect: .seconds(min(readTimeout, 5)), read: .seconds(readTimeout))
+            // A refused connection fails at once; our own retries decide what
+            // happens next (the pool would retry it until the connect timeout).
+            config.connectionPool.retryConnectionEstablishment = false
             config.redirectConfiguration = .disallow
             if let proxy { config.proxy = .server(host: proxy.host, port: proxy.port) }
             if let caFile {
@@ -106,7 +165,7 @@ public struct AHCTransport: HTTPTransport {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
         let h = host.lowercased()
-        if h == "localhost" || h.hasPrefix("127.") || h == "::1" { return nil }
+        if WebURL.isLoopback(h) { return nil }
         for entry in noProxy where !entry.isEmpty {
             if entry == "*" { return nil }
             let suffix = entry.hasPrefix(".") ? entry : "." + entry
@@ -126,12 +185,18 @@ public struct AHCTransport: HTTPTransport {
         if !request.body.isEmpty { r.body = .bytes(ByteBuffer(bytes: request.body)) }
         do {
             let client = try client(for: host)
-            let response = try await client.execute(r, timeout: .seconds(120))
+            let deadline = budget.start()
+            guard deadline > .now() else {
+                throw TransportError(kind: .timeout, host: host, detail: "time budget spent", mayHaveReachedServer: false)
+            }
+            let response = try await client.execute(r, deadline: min(deadline, .now() + .seconds(120)))
             let body = try await response.body.collect(upTo: 8 << 20)
             return HTTPResponse(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 body: Array(buffer: body))
         } catch let e as CproError {
+            throw e
+        } catch let e as TransportError {
             throw e
         } catch {
             throw Self.classify(error, host: host)
@@ -141,21 +206,25 @@ public struct AHCTransport: HTTPTransport {
     static func classify(_ error: Error, host: String) -> TransportError {
         let text = String(describing: error)
         let type = String(reflecting: Swift.type(of: error))
-        if let e = error as? HTTPClientError, [.connectTimeout, .readTimeout, .deadlineExceeded].contains(e) {
-            return TransportError(kind: .timeout, host: host, detail: text)
+        func make(_ kind: TransportError.Kind, sent: Bool) -> TransportError {
+            TransportError(kind: kind, host: host, detail: text, mayHaveReachedServer: sent)
         }
-        if text.contains("connectTimeout") || text.contains("Timeout") {
-            return TransportError(kind: .timeout, host: host, detail: text)
+        if let e = error as? HTTPClientError {
+            if e == .connectTimeout { return make(.timeout, sent: false) }
+            if [.readTimeout, .deadlineExceeded].contains(e) { return make(.timeout, sent: true) }
         }
+        if text.contains("connectTimeout") { return make(.timeout, sent: false) }
+        if text.contains("Timeout") { return make(.timeout, sent: true) }
+        // The request is written only after the handshake: a TLS failure never carried it.
         if type.contains("SSL") || text.contains("SSL") || text.contains("certificate") || text.contains("handshake") {
-            return TransportError(kind: .tls, host: host, detail: text)
+            return make(.tls, sent: false)
         }
         if text.contains("dns") || text.contains("DNS") || text.contains("NXDOMAIN") || text.contains("resolve") {
-            return TransportError(kind: .dns, host: host, detail: text)
+            return make(.dns, sent: false)
         }
         if text.contains("refused") || text.contains("errno: 111") || text.contains("Connection refused") {
-            return TransportError(kind: .refused, host: host, detail: text)
+            return make(.refused, sent: false)
         }
-        return TransportError(kind: .other, host: host, detail: text)
+        return make(.other, sent: true)
     }
 }

@@ -28,7 +28,13 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
 
     public func message(_ lang: Language) -> String { lang.pick(en, fr) }
 
-    static func unreachable(_ e: TransportError, attempts: Int) -> PisteError {
+    /// Said of a write that may have reached the server: sending it again
+    /// could do it twice (deposit the same invoice twice).
+    static let mayHaveArrived = (
+        en: "; the request may have reached the server, so cpro did not send it again: check its effect (e.g. the invoice's status) before retrying",
+        fr: " ; la requête a pu atteindre le serveur, donc cpro ne l'a pas renvoyée : vérifiez son effet (par exemple le statut de la facture) avant de réessayer")
+
+    static func unreachable(_ e: TransportError, attempts: Int, uncertainWrite: Bool = false) -> PisteError {
         let (en, fr): (String, String)
         switch e.kind {
         case .dns: (en, fr) = ("the name \(e.host) does not resolve (DNS)", "le nom \(e.host) ne se résout pas (DNS)")
@@ -37,6 +43,7 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
         case .tls: (en, fr) = ("the TLS handshake with \(e.host) failed (\(ServerText.oneLine(e.detail)))", "la négociation TLS avec \(e.host) a échoué (\(ServerText.oneLine(e.detail)))")
         case .other: (en, fr) = ("cannot reach \(e.host) (\(ServerText.oneLine(e.detail)))", "impossible de joindre \(e.host) (\(ServerText.oneLine(e.detail)))")
         }
-        return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)", fr: "\(fr), après \(attempts) tentative(s)")
+        let note = uncertainWrite && e.mayHaveReachedServer ? mayHaveArrived : (en: "", fr: "")
+        return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)\(note.en)", fr: "\(fr), après \(attempts) tentative(s)\(note.fr)")
     }
 }

@@ -33,6 +33,10 @@ public final class TokenProvider: @unchecked Sendable {
     let logger: Logger
     let clock: @Sendable () -> Int64
     let lockTimeout: Double
+    /// Tasks of this process take turns before the file lock: waiting on the
+    /// lock blocks a thread, and with the cooperative pool's few threads the
+    /// task holding it could then never be resumed.
+    let gate = AsyncGate()
 
     public static let defaultMargin: Int64 = 300
 
@@ -65,6 +69,10 @@ public final class TokenProvider: @unchecked Sendable {
     /// fetched (once for all processes asking at the same time).
     public func token(refresh: Bool = false) async throws -> AccessToken {
         if !refresh, let t = await warm() { return t }
+        return try await gate.serialized { try await self.lockedToken(refresh: refresh) }
+    }
+
+    func lockedToken(refresh: Bool) async throws -> AccessToken {
         try SecureFiles.ensurePrivateDirectory(directory)
         let lock = try SecureFiles.Lock(path: lockPath, timeout: lockTimeout)
         defer { lock.release() }
@@ -115,11 +123,13 @@ public final class TokenProvider: @unchecked Sendable {
     /// Drops this token if the cache still holds it (the API refused it), so
     /// the next call fetches a new one; a newer token another process cached
     /// meanwhile is left alone.
-    public func invalidate(_ token: AccessToken) throws {
+    public func invalidate(_ token: AccessToken) async throws {
         guard SecureFiles.exists(directory) else { return }
-        try SecureFiles.withLock(lockPath, timeout: lockTimeout) {
-            guard let key = try? cacheKey(create: false), let entry = read(key: key) else { return }
-            if entry.token.value == token.value { unlink(entryPath) }
+        try await gate.serialized {
+            try SecureFiles.withLock(self.lockPath, timeout: self.lockTimeout) {
+                guard let key = try? self.cacheKey(create: false), let entry = self.read(key: key) else { return }
+                if entry.token.value == token.value { unlink(self.entryPath) }
+            }
         }
     }
 
@@ -252,5 +262,23 @@ public final class TokenProvider: @unchecked Sendable {
         var i = id.unprotectedBytes, s = secret.unprotectedBytes
         defer { Sodium.memzero(&i); Sodium.memzero(&s) }
         return hash(key: key, [i, s, Array(oauthURL.utf8)])
+    }
+}
+
+/// A first-come, first-served turn for tasks, without blocking a thread.
+actor AsyncGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func serialized<T: Sendable>(_ work: @Sendable () async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiters.append($0) }
+        } else {
+            busy = true
+        }
+        defer {
+            if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+        }
+        return try await work()
     }
 }

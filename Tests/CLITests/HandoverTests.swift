@@ -87,14 +87,14 @@ import Testing
     @Test func noSecretInAnyProcessArgumentsDuringExec() async throws {
         let cli = Cli()
         try await cli.storeSimCredentials()
-        let running = try cli.start(["exec", "--", "sleep", "4"])
+        let running = try cli.start(["exec", "--", "sleep", "8"])
         // Scan until cpro has become `sleep` (a loaded machine may take a few
         // seconds to get there), and a little longer.
         var sawSleep = false
         var extra = 10
-        for _ in 0..<300 where extra > 0 {
+        for _ in 0..<1200 where extra > 0 {
             let lines = allCommandLines()
-            sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 4") }
+            sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 8") }
             for line in lines where line.contains(Cli.simClientSecret) || line.contains(Cli.simTechPassword) || line.contains(Cli.passphrase) {
                 Issue.record("a process shows a secret in its arguments: \(line.prefix(60))")
             }

@@ -32,7 +32,9 @@ struct Cli {
 
     init(passphrase: String? = Cli.passphrase) {
         home = NSTemporaryDirectory() + "cpro-cli-" + UUID().uuidString
-        var e = ["PATH": "/usr/bin:/bin", "CPRO_HOME": home, "LANG": "C.UTF-8", "HOME": home + "-home"]
+        // A time budget well above the default: most tests are about answers, and
+        // the machine running them may be loaded. BoundedFailureTests set it back.
+        var e = ["PATH": "/usr/bin:/bin", "CPRO_HOME": home, "LANG": "C.UTF-8", "HOME": home + "-home", "CPRO_TIMEOUT": "120"]
         if let passphrase { e["CPRO_VAULT_PASSPHRASE"] = passphrase }
         env = e
     }

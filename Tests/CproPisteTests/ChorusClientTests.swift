@@ -9,7 +9,7 @@ import Testing
 @Suite struct ChorusClientTests {
     func client(_ sim: SimHarness, dir: String = tempDir(), password: String = Simulator.defaultTechPassword) throws -> ChorusClient {
         let account = try CproAccount.encode(login: SecretBytes(utf8: Simulator.defaultTechLogin), password: SecretBytes(utf8: password))
-        return ChorusClient(transport: AHCTransport(environment: [:]), tokens: provider(sim, dir: dir), endpoints: sim.endpoints,
+        return ChorusClient(transport: AHCTransport(environment: testBudget), tokens: provider(sim, dir: dir), endpoints: sim.endpoints,
                             cproAccount: account, policy: fastRetries)
     }
 

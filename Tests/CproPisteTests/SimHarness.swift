@@ -49,7 +49,7 @@ func envStore(id: String = Simulator.defaultClientID, secret: String = Simulator
 func tempDir() -> String { NSTemporaryDirectory() + "cpro-piste-" + UUID().uuidString }
 
 func provider(_ sim: SimHarness, store: CredentialStore = envStore(), dir: String = tempDir(), margin: Int64 = 300,
-              transport: HTTPTransport = AHCTransport(environment: [:]), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) -> TokenProvider {
+              transport: HTTPTransport = AHCTransport(environment: testBudget), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) -> TokenProvider {
     TokenProvider(
         store: store, profile: .default, environment: .sandbox, endpoints: sim.endpoints,
         directory: dir + "/tokens", keyDirectory: dir + "/keys", margin: margin,
@@ -66,3 +66,8 @@ func diagnosis(_ body: () async throws -> Void) async -> Diagnosis? {
         return nil
     }
 }
+
+/// A time budget far above the default: these tests are about answers, not
+/// time, and the machine running them may be loaded. The budget has tests of
+/// its own (CLITests' BoundedFailureTests).
+let testBudget = ["CPRO_TIMEOUT": "300", "CPRO_HTTP_TIMEOUT": "60"]

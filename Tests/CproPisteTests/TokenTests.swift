@@ -18,7 +18,7 @@ import Testing
         let sim = try await SimHarness.start()
         let awkward = "s3cr&t=+ %é"
         await sim.configure(["clients": ["id-1": awkward]])
-        let client = TokenClient(transport: AHCTransport(environment: [:]), policy: fastRetries, clock: { 1_000 })
+        let client = TokenClient(transport: AHCTransport(environment: testBudget), policy: fastRetries, clock: { 1_000 })
         let t = try await client.fetch(clientID: SecretBytes(utf8: "id-1"), clientSecret: SecretBytes(utf8: awkward), endpoints: sim.endpoints)
         #expect(t.value.unprotectedString.hasPrefix("sim-"))
         #expect(t.obtainedAt == 1_000 && t.expiresAt == 4_600, "expiry from the local clock at receipt")
@@ -196,7 +196,7 @@ import Testing
                     let provider = TokenProvider(
                         store: store, profile: p, environment: .sandbox, endpoints: sim.endpoints,
                         directory: dir + "/tokens", keyDirectory: dir + "/keys",
-                        client: TokenClient(transport: AHCTransport(environment: [:]), policy: fastRetries))
+                        client: TokenClient(transport: AHCTransport(environment: testBudget), policy: fastRetries))
                     _ = try await provider.token()
                 }
             }
@@ -230,9 +230,9 @@ import Testing
         let dir = tempDir()
         let old = try await provider(sim, dir: dir).token()
         let new = try await provider(sim, dir: dir).token(refresh: true)
-        try provider(sim, dir: dir).invalidate(old)
+        try await provider(sim, dir: dir).invalidate(old)
         #expect(try await provider(sim, dir: dir).token().value == new.value)
-        try provider(sim, dir: dir).invalidate(new)
+        try await provider(sim, dir: dir).invalidate(new)
         #expect(try await provider(sim, dir: dir).token().value != new.value)
         #expect(try provider(sim, dir: dir).clear())
         #expect(try !provider(sim, dir: dir).clear())

@@ -207,6 +207,13 @@ struct Api: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The JSON body, or @FILE to read it from a file (@- for standard input). Default {}.", valueName: "JSON|@FILE"))
     var data: String = "{}"
 
+    @Flag(inversion: .prefixedNo, help: """
+        --retry: retry after a 5xx, a 429 or a lost answer, as for reads. --no-retry: send again only \
+        what surely never reached the server. Default: --retry for read-only services (rechercher, \
+        consulter, recuperer), --no-retry for every other POST, so an invoice is never deposited twice.
+        """)
+    var retry: Bool?
+
     func run() async throws {
         let ctx = try Context(globals)
         let body: [UInt8]
@@ -235,7 +242,7 @@ struct Api: AsyncParsableCommand {
             cproAccount: try creds.cproAccount(), logger: ctx.logger)
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
         do {
-            let answer = try await client.post(trimmed, json: body)
+            let answer = try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce })
             Output.write(1, answer.body + [0x0A])
         } catch let e as PisteError where e.diagnosis == .chorusError {
             if let raw = e.body { Output.write(1, raw + [0x0A]) }
