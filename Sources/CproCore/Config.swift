@@ -32,7 +32,9 @@ public struct Config: Sendable {
     public static let knownTopLevel: Set<String> = [
         "backend", "token_refresh_margin", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace",
     ]
-    public static let knownEnvironmentKeys: Set<String> = ["oauth_url", "api_url", "tech_password_rotation_days", "unverified"]
+    public static let knownEnvironmentKeys: Set<String> = [
+        "oauth_url", "api_url", "tech_password_rotation_days", "unverified", "siret", "tech_password_changed_at",
+    ]
 
     public init(text: String = "", path: String = "config.toml") throws {
         lines = text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -102,7 +104,14 @@ public struct Config: Sendable {
                 }
             }
             if let value {
-                lines.insert("\(TOMLText.key(key)) = \(value.toml)", at: max(lastKeyLine + 1, start))
+                // After the section's last key; in a section without keys, after
+                // its comments (never above a comment that opens the file).
+                var at = lastKeyLine + 1
+                if lastKeyLine < start {
+                    at = end
+                    while at > start && lines[at - 1].trimmingWhitespace.isEmpty { at -= 1 }
+                }
+                lines.insert("\(TOMLText.key(key)) = \(value.toml)", at: at)
             }
         } else if let value {
             if !(lines.last?.isEmpty ?? true) { lines.append("") }
@@ -152,7 +161,12 @@ public struct Config: Sendable {
                 fr: "section inconnue ; les sections sont [profiles.NOM.sandbox] et [profiles.NOM.production]")
         }
         _ = try ProfileName(section[1])
-        _ = try PisteEnvironment.parse(section[2])
+        // The canonical names only: an alias here would be a section nobody reads.
+        guard PisteEnvironment(rawValue: section[2]) != nil else {
+            throw Failure(
+                "unknown environment in a section name; write [profiles.NAME.sandbox] or [profiles.NAME.production]",
+                fr: "environnement inconnu dans un nom de section ; écrivez [profiles.NOM.sandbox] ou [profiles.NOM.production]")
+        }
     }
 
     private mutating func checkKey(_ key: String, _ value: Value, in section: [String], where_: String, whereFR: String) throws {
@@ -163,8 +177,10 @@ public struct Config: Sendable {
             return
         }
         switch (key, value) {
-        case ("oauth_url", .string(let s)), ("api_url", .string(let s)):
-            try Endpoints.validate(s, name: key)
+        case ("oauth_url", .string(let s)):
+            _ = try Endpoints.oauthBase(s, name: key)
+        case ("api_url", .string(let s)):
+            _ = try Endpoints.apiBase(s, name: key)
         case ("backend", .string(let s)):
             guard BackendKind(rawValue: s) != nil else {
                 throw Failure(
@@ -177,6 +193,14 @@ public struct Config: Sendable {
             }
         case ("unverified", .string):
             break
+        case ("siret", .string(let s)):
+            guard try SIRET.validate(s) == s else {
+                throw Failure("siret: write the 14 digits without spaces", fr: "siret : écrivez les 14 chiffres sans espaces")
+            }
+        case ("tech_password_changed_at", .string(let s)):
+            guard DateText.parse(s) != nil else {
+                throw Failure("tech_password_changed_at must be a date such as 2026-03-31", fr: "tech_password_changed_at doit être une date comme 2026-03-31")
+            }
         case ("openbao_addr", .string(let s)):
             try Endpoints.validate(s, name: key)
         case ("openbao_mount", .string(let s)), ("openbao_prefix", .string(let s)), ("openbao_namespace", .string(let s)):

@@ -10,13 +10,24 @@ public struct LinkedStructure: Sendable, Equatable {
     public let identifiantStructure: String
     public let designationStructure: String
     public let typeIdentifiantStructure: String?
+    /// statutRattachementStructure and statutUtilisateur, when given.
+    public var structureStatus: String? = nil
+    public var userStatus: String? = nil
 
     public var json: [String: Any] {
         var o: [String: Any] = ["identifiantStructure": identifiantStructure, "designationStructure": designationStructure]
         if let idStructure { o["idStructure"] = idStructure }
         if let typeIdentifiantStructure { o["typeIdentifiantStructure"] = typeIdentifiantStructure }
+        if let structureStatus { o["statutRattachementStructure"] = structureStatus }
+        if let userStatus { o["statutUtilisateur"] = userStatus }
         return o
     }
+
+    static func isActive(_ status: String?) -> Bool {
+        guard let s = status?.uppercased() else { return true }
+        return ["ACTIF", "ACTIVE", "ACTIVEE", "ACTIVÉ", "ACTIVÉE"].contains(s)
+    }
+    public var isActive: Bool { Self.isActive(structureStatus) && Self.isActive(userStatus) }
 }
 
 public enum HealthStatus: String, Sendable, Comparable {
@@ -35,7 +46,7 @@ public enum HealthStatus: String, Sendable, Comparable {
     public static func of(_ d: Diagnosis) -> HealthStatus {
         switch d {
         case .ok: .ok
-        case .passwordExpiring: .warning
+        case .passwordExpiring, .noStructures, .structureInactive, .structureNotLinked: .warning
         case .vaultLocked, .unexpectedResponse: .unknown
         default: .critical
         }
@@ -60,6 +71,11 @@ public struct CheckReport: Sendable {
     public let refusedAPIs: [String]
     public let durationMs: Int
     public let passwordExpiresAt: Int64?
+    /// chorus, declared or estimated.
+    public var passwordExpirySource: String? = nil
+    /// Facts worth knowing that are not a problem (a SIRET absent from the
+    /// sandbox's test data set).
+    public var notes: [String] = []
 
     /// A check that could not start (no store, a bad setting): the failing
     /// step from the diagnosis, the rest unknown.
@@ -83,8 +99,10 @@ public struct CheckReport: Sendable {
     }
 
     /// Ready to work: every step passed (a warning does not stop the work).
-    public var ready: Bool { diagnosis == .ok || diagnosis == .passwordExpiring }
+    public var ready: Bool { HealthStatus.of(diagnosis) <= .warning }
     public var failedStep: StepID? { steps.first { $0.status == .failed }?.id }
+    /// The step to fix: the failed one, or the one a warning is about.
+    public var stepToFix: StepID? { failedStep ?? (diagnosis == .ok ? nil : Advice.step(for: diagnosis)) }
 
     public var healthJSON: [String: Any] {
         var o: [String: Any] = [
@@ -92,9 +110,11 @@ public struct CheckReport: Sendable {
             "environment": environment.rawValue, "profile": profile.value, "duration_ms": durationMs, "warnings": warnings,
         ]
         if let structures { o["structures"] = structures.map(\.json) }
-        if let step = failedStep { o["step"] = step.rawValue }
+        if let step = stepToFix { o["step"] = step.rawValue }
         if !refusedAPIs.isEmpty { o["refused_apis"] = refusedAPIs }
         if let p = passwordExpiresAt { o["tech_password_expires_at"] = p.rfc3339 }
+        if let src = passwordExpirySource { o["password_expiry_source"] = src }
+        if !notes.isEmpty { o["notes"] = notes }
         return o
     }
 
@@ -111,12 +131,14 @@ public struct CheckReport: Sendable {
 /// Runs the setup's checks in order and says which step is wrong.
 public struct Checker: Sendable {
     public struct Options: Sendable {
-        /// Probe one cheap read per API on success too (onboarding), not only
-        /// after a 403 (health).
-        public var probeAllAPIs = false
         public var rotationDays = 424
         public var warnDaysBefore = 30
         public var maxPages = 50
+        /// The structure this profile invoices for (config `siret`).
+        public var siret: String? = nil
+        /// When the technical password was last changed (config
+        /// `tech_password_changed_at`), as declared by the user.
+        public var passwordChangedAt: Int64? = nil
         public init() {}
     }
 
@@ -146,19 +168,30 @@ public struct Checker: Sendable {
         self.clock = clock
     }
 
-    static let probes: [(api: String, path: String, body: String)] = [
-        ("factures", "factures/v1/rechercher/fournisseur", "{}"),
-        ("structures", "structures/v1/rechercher", #"{"structure":{"identifiantStructure":"00000000000018","typeIdentifiantStructure":"SIRET"}}"#),
-        ("utilisateurs", "utilisateurs/v1/monCompte/recuperer/rattachements", #"{"parametresRecherche":{"nbResultatsParPage":1,"pageResultatDemandee":1}}"#),
-        ("transverses", "transverses/v1/recuperer/structures/actives/fournisseur", "{}"),
-    ]
+    /// One cheap read-only call per API besides Utilisateurs (the
+    /// rattachements themselves): together they tell which API the PISTE
+    /// application lacks. A business refusal (codeRetour) still proves access.
+    func probes() -> [(api: String, path: String, body: String)] {
+        let siret = options.siret ?? "00000000000018"
+        return [
+            ("structures", "structures/v1/rechercher", #"{"structure":{"identifiantStructure":"\#(siret)","typeIdentifiantStructure":"SIRET"}}"#),
+            ("factures", "factures/v1/rechercher/fournisseur", #"{"pagination":{"pageResultatDemandee":1,"nbResultatsParPage":1}}"#),
+            ("transverses", "transverses/v1/recuperer/structures/actives/fournisseur", "{}"),
+        ]
+    }
+
+    static let apiOrder = ["factures", "structures", "utilisateurs", "transverses"]
 
     final class Progress: @unchecked Sendable {
         var proven: Set<StepID> = []
         var warnings: [String] = []
+        var notes: [String] = []
         var structures: [LinkedStructure]?
         var refused: [String] = []
         var expiresAt: Int64?
+        var expirySource: String?
+        /// Warning diagnoses found after every step passed, most important first.
+        var concerns: [(Diagnosis, String)] = []
     }
 
     public func run() async -> CheckReport {
@@ -169,14 +202,20 @@ public struct Checker: Sendable {
                                         "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023"))
         }
         let failure = await walk(p)
+        if failure == nil, let expiry = p.expiresAt, expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
+            let days = max(0, (expiry - clock()) / 86_400)
+            let source = p.expirySource == "chorus" ? "" : lang.pick(
+                p.expirySource == "declared" ? ", from the declared change date" : ", estimated from when it was stored",
+                p.expirySource == "declared" ? ", d'après la date de changement déclarée" : ", estimé d'après sa date d'enregistrement")
+            p.concerns.append((.passwordExpiring, lang.pick(
+                "the technical account's password expires in \(days) day(s) (\(expiry.rfc3339.prefix(10))\(source))",
+                "le mot de passe du compte technique expire dans \(days) jour(s) (\(expiry.rfc3339.prefix(10))\(source))")))
+        }
         let (diagnosis, message, step): (Diagnosis, String, StepID?)
         if let failure {
             (diagnosis, message, step) = failure
-        } else if let expiry = p.expiresAt, expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
-            let days = max(0, (expiry - clock()) / 86_400)
-            (diagnosis, message, step) = (.passwordExpiring, lang.pick(
-                "the technical account's password expires in \(days) day(s) (\(expiry.rfc3339.prefix(10)))",
-                "le mot de passe du compte technique expire dans \(days) jour(s) (\(expiry.rfc3339.prefix(10)))"), nil)
+        } else if let first = p.concerns.first {
+            (diagnosis, message, step) = (first.0, first.1, nil)
         } else {
             let n = p.structures?.count ?? 0
             (diagnosis, message, step) = (.ok, lang.pick(
@@ -198,13 +237,14 @@ public struct Checker: Sendable {
                 steps.append(StepResult(id: id, status: .manual, diagnosis: nil, hint: Advice.instructions(id, environment, lang)))
             }
         }
-        if diagnosis == .passwordExpiring {
-            p.warnings.append(message)
-        }
-        return CheckReport(
+        if failure == nil { p.warnings.append(contentsOf: p.concerns.map(\.1)) }
+        var report = CheckReport(
             profile: profile, environment: environment, steps: steps, diagnosis: diagnosis, message: message,
             structures: p.structures, warnings: p.warnings, refusedAPIs: p.refused,
             durationMs: Int(Date().timeIntervalSince(started) * 1000), passwordExpiresAt: p.expiresAt)
+        report.passwordExpirySource = p.expiresAt == nil ? nil : p.expirySource
+        report.notes = p.notes
+        return report
     }
 
     /// nil when every step passed; otherwise the diagnosis, its message, and
@@ -243,24 +283,33 @@ public struct Checker: Sendable {
         } catch {
             return (.credentialsMissing, (error as? CproError)?.message(lang) ?? "\(error)", .technicalAccount)
         }
-        if let setAt = creds.values[.techPassword]?.setAt, setAt > 0 {
-            p.expiresAt = setAt + Int64(options.rotationDays) * 86_400
+        if let declared = options.passwordChangedAt {
+            (p.expiresAt, p.expirySource) = (declared + Int64(options.rotationDays) * 86_400, "declared")
+        } else if let setAt = creds.values[.techPassword]?.setAt, setAt > 0 {
+            (p.expiresAt, p.expirySource) = (setAt + Int64(options.rotationDays) * 86_400, "estimated")
         }
-        do {
-            p.structures = try await linkedStructures(client)
+        // The four APIs at once: the rattachements prove both authentications,
+        // the three probes prove the application may call the other APIs.
+        async let listed = capture { try await linkedStructures(client) }
+        async let probed = probeOtherAPIs(client)
+        let (rattachements, refusedByProbes) = await (listed, probed)
+        switch rattachements {
+        case .success(let list):
+            p.structures = list
             p.proven.formUnion([.cguConsent, .technicalAccount, .authentication, .firstRequest])
-        } catch let e as PisteError {
+        case .failure(let e as PisteError):
             switch e.diagnosis {
             case .apiAccessDenied:
-                p.refused = await refusedAPIs(client)
-                let names = p.refused.isEmpty ? (e.api ?? "utilisateurs") : p.refused.joined(separator: ", ")
-                return (.apiAccessDenied, lang.pick(
-                    "the gateway refuses the API(s) \(names) (HTTP 403): terms not accepted for \(environment.rawValue), or not selected in the application",
-                    "la passerelle refuse l'API ou les API \(names) (HTTP 403) : conditions non acceptées pour \(environment.rawValue), ou API non sélectionnée dans l'application"), .cguConsent)
+                p.refused = Self.apiOrder.filter { $0 == "utilisateurs" || refusedByProbes.contains($0) }
+                return refusal(p)
             case .techAccountRejected:
                 p.proven.insert(.cguConsent)
                 return (e.diagnosis, e.message(lang), .technicalAccount)
             case .chorusError:
+                p.proven.formUnion([.cguConsent, .technicalAccount, .authentication])
+                return (e.diagnosis, e.message(lang), .firstRequest)
+            case .unexpectedResponse where e.status.map({ (200...299).contains($0) }) == true:
+                // An HTTP success proves both authentications; only the answer is unreadable.
                 p.proven.formUnion([.cguConsent, .technicalAccount, .authentication])
                 return (e.diagnosis, e.message(lang), .firstRequest)
             case .oauthRejected, .oauthInvalidClient:
@@ -269,22 +318,59 @@ public struct Checker: Sendable {
             default:
                 return (e.diagnosis, e.message(lang), .authentication)
             }
-        } catch {
-            return (.unexpectedResponse, "\(error)", .authentication)
+        case .failure(let error):
+            return (.unexpectedResponse, (error as? CproError)?.message(lang) ?? "\(error)", .authentication)
         }
-        if options.probeAllAPIs {
-            p.refused = await refusedAPIs(client)
-            if !p.refused.isEmpty {
-                p.proven.remove(.cguConsent)
-                return (.apiAccessDenied, lang.pick(
-                    "the gateway refuses the API(s) \(p.refused.joined(separator: ", ")) (HTTP 403): accept their terms for \(environment.rawValue) and select them in the application",
-                    "la passerelle refuse l'API ou les API \(p.refused.joined(separator: ", ")) (HTTP 403) : acceptez leurs conditions pour \(environment.rawValue) et sélectionnez-les dans l'application"), .cguConsent)
-            }
+        if !refusedByProbes.isEmpty {
+            p.refused = Self.apiOrder.filter { refusedByProbes.contains($0) }
+            p.proven.remove(.cguConsent)
+            return refusal(p)
         }
+        examine(p.structures ?? [], p)
         if let first = p.structures?.first?.idStructure, let expiry = await passwordExpiry(client, structure: first) {
-            p.expiresAt = expiry
+            (p.expiresAt, p.expirySource) = (expiry, "chorus")
         }
         return nil
+    }
+
+    func refusal(_ p: Progress) -> (Diagnosis, String, StepID?) {
+        let names = p.refused.joined(separator: ", ")
+        return (.apiAccessDenied, lang.pick(
+            "the gateway refuses the API(s) \(names) (HTTP 403): accept their terms for \(environment.rawValue) and select them in the application",
+            "la passerelle refuse l'API ou les API \(names) (HTTP 403) : acceptez leurs conditions pour \(environment.rawValue) et sélectionnez-les dans l'application"), .cguConsent)
+    }
+
+    /// The structures themselves: some at all, active, and the configured one among them.
+    func examine(_ list: [LinkedStructure], _ p: Progress) {
+        if list.isEmpty {
+            p.concerns.append((.noStructures, lang.pick(
+                "both authentications work, but the technical account is linked to no structure",
+                "les deux authentifications fonctionnent, mais le compte technique n'est rattaché à aucune structure")))
+        }
+        if let siret = options.siret, !list.isEmpty, !list.contains(where: { $0.identifiantStructure == siret }) {
+            if environment == .production {
+                p.concerns.append((.structureNotLinked, lang.pick(
+                    "the configured SIRET \(siret) is not among the \(list.count) linked structure(s)",
+                    "le SIRET configuré \(siret) n'est pas parmi les \(list.count) structure(s) rattachée(s)")))
+            } else {
+                p.notes.append(lang.pick(
+                    "the configured SIRET \(siret) is not among the linked structures: expected on the sandbox, whose structures come from the qualification data set",
+                    "le SIRET configuré \(siret) n'est pas parmi les structures rattachées : normal en sandbox, dont les structures viennent du jeu de données de qualification"))
+            }
+        }
+        let inactive = list.filter { !$0.isActive }
+        if !inactive.isEmpty {
+            let names = inactive.prefix(5).map {
+                "\(ServerText.oneLine($0.designationStructure, limit: 60)) (\($0.identifiantStructure): \(ServerText.oneLine($0.structureStatus ?? "-", limit: 20))/\(ServerText.oneLine($0.userStatus ?? "-", limit: 20)))"
+            }.joined(separator: ", ") + (inactive.count > 5 ? ", …" : "")
+            p.concerns.append((.structureInactive, lang.pick(
+                "\(inactive.count) linked structure(s) not active: \(names)",
+                "\(inactive.count) structure(s) rattachée(s) non active(s) : \(names)")))
+        }
+    }
+
+    func capture<T: Sendable>(_ work: @Sendable () async throws -> T) async -> Result<T, Error> {
+        do { return .success(try await work()) } catch { return .failure(error) }
     }
 
     /// Every page of rattachements (PISTE pages by 100 at most).
@@ -301,7 +387,9 @@ public struct Checker: Sendable {
                     idStructure: ChorusAnswer.code(item["idStructure"]),
                     identifiantStructure: item["identifiantStructure"] as? String ?? (item["identifiantStructure"].map { "\($0)" } ?? ""),
                     designationStructure: item["designationStructure"] as? String ?? "",
-                    typeIdentifiantStructure: item["typeIdentifiantStructure"] as? String))
+                    typeIdentifiantStructure: item["typeIdentifiantStructure"] as? String,
+                    structureStatus: item["statutRattachementStructure"] as? String,
+                    userStatus: item["statutUtilisateur"] as? String))
             }
             let params = answer.object["parametresRetour"] as? [String: Any]
             let pages = ChorusAnswer.code(params?["pages"]) ?? 1
@@ -311,19 +399,27 @@ public struct Checker: Sendable {
         return out
     }
 
-    /// Which of the four APIs the gateway refuses with 403.
-    func refusedAPIs(_ client: ChorusClient) async -> [String] {
-        var refused: [String] = []
-        for probe in Self.probes {
-            do {
-                _ = try await client.post(probe.path, json: Array(probe.body.utf8))
-            } catch let e as PisteError where e.diagnosis == .apiAccessDenied {
-                refused.append(probe.api)
-            } catch {
-                logger.debug("probe \(probe.api): \(error)")
+    /// Which of Structures, Factures and Transverses the gateway refuses,
+    /// probed concurrently. A 401 that survives a fresh token counts too: the
+    /// token is good for Utilisateurs, so it is this API that is not granted.
+    func probeOtherAPIs(_ client: ChorusClient) async -> Set<String> {
+        await withTaskGroup(of: String?.self) { group in
+            for probe in probes() {
+                group.addTask {
+                    do {
+                        _ = try await client.post(probe.path, json: Array(probe.body.utf8))
+                    } catch let e as PisteError where e.diagnosis == .apiAccessDenied || e.diagnosis == .oauthRejected {
+                        return probe.api
+                    } catch {
+                        logger.debug("probe \(probe.api): \(error)")
+                    }
+                    return nil
+                }
             }
+            var refused = Set<String>()
+            for await r in group { if let r { refused.insert(r) } }
+            return refused
         }
-        return refused
     }
 
     /// structures/v1/consulter's dateExpirationMotPasseCompteTech, when the
@@ -334,14 +430,6 @@ public struct Checker: Sendable {
               let info = answer.object["informationGenerales"] as? [String: Any],
               let raw = info["dateExpirationMotPasseCompteTech"]
         else { return nil }
-        if let ms = raw as? Int { return Int64(ms / 1000) }
-        guard let text = raw as? String else { return nil }
-        let parts = text.prefix(10).split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return nil }
-        var tm = tm()
-        tm.tm_year = Int32(parts[0] - 1900)
-        tm.tm_mon = Int32(parts[1] - 1)
-        tm.tm_mday = Int32(parts[2])
-        return Int64(timegm(&tm))
+        return DateText.chorus(raw)
     }
 }

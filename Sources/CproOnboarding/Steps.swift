@@ -6,6 +6,7 @@ public enum StepID: String, Sendable, CaseIterable, Codable {
     case cguConsent = "cgu-consent"
     case pisteApplication = "piste-application"
     case technicalAccount = "technical-account"
+    case raccordement
     case authentication
     case firstRequest = "first-request"
 
@@ -15,6 +16,7 @@ public enum StepID: String, Sendable, CaseIterable, Codable {
         case .cguConsent: l.pick("Terms (CGU) of the Chorus Pro APIs", "Conditions (CGU) des API Chorus Pro")
         case .pisteApplication: l.pick("PISTE application, its four APIs, client ID and secret", "Application PISTE, ses quatre API, client ID et secret")
         case .technicalAccount: l.pick("Chorus Pro technical account", "Compte technique Chorus Pro")
+        case .raccordement: l.pick("Raccordement (API connection declared on Chorus Pro)", "Raccordement (connexion API déclarée sur Chorus Pro)")
         case .authentication: l.pick("Both authentications together", "Les deux authentifications ensemble")
         case .firstRequest: l.pick("First request: linked structures", "Première requête : structures rattachées")
         }
@@ -48,16 +50,31 @@ public enum Advice {
                 "Créez un compte sur \(Portals.piste) (un par personne ; il sert aux deux environnements) et confirmez son adresse e-mail.")
         case .cguConsent:
             return l.pick(
-                "On \(Portals.piste), in \(space), accept the terms (CGU) of the Chorus Pro APIs: Factures, Structures, Utilisateurs, Transverses. Sandbox and production are accepted separately.",
-                "Sur \(Portals.piste), dans \(space), acceptez les conditions (CGU) des API Chorus Pro : Factures, Structures, Utilisateurs, Transverses. Sandbox et production s'acceptent séparément.")
+                "On \(Portals.piste), tab API > CGU API consent, accept the terms of the four Chorus Pro APIs (Factures, Structures, Utilisateurs, Transverses) for \(space). Each API is listed twice, sandbox and production: they are accepted separately.",
+                "Sur \(Portals.piste), onglet API > Consentement CGU API, acceptez les conditions des quatre API Chorus Pro (Factures, Structures, Utilisateurs, Transverses) pour \(space). Chaque API y figure deux fois, sandbox et production : elles s'acceptent séparément.")
         case .pisteApplication:
+            if env == .sandbox {
+                return l.pick(
+                    "In My applications on \(Portals.piste), the sandbox application APP_SANDBOX_<your e-mail> already exists: open it (do not create one), Edit, select the four Chorus Pro APIs, apply, and copy its client ID and client secret from its Authentication tab.",
+                    "Dans Mes applications sur \(Portals.piste), l'application sandbox APP_SANDBOX_<votre e-mail> existe déjà : ouvrez-la (n'en créez pas), Modifier, sélectionnez les quatre API Chorus Pro, appliquez, et copiez son client ID et son client secret depuis son onglet Authentification.")
+            }
             return l.pick(
-                "In \(space) of \(Portals.piste), create an application, select the four Chorus Pro APIs in it, and copy its client ID and client secret (OAuth credentials).",
-                "Dans \(space) de \(Portals.piste), créez une application, sélectionnez-y les quatre API Chorus Pro, et copiez son client ID et son client secret (identifiants OAuth).")
+                "In My applications on \(Portals.piste), create an application for production, edit it to select the four Chorus Pro APIs, and copy its client ID and client secret from its Authentication tab.",
+                "Dans Mes applications sur \(Portals.piste), créez une application de production, modifiez-la pour sélectionner les quatre API Chorus Pro, et copiez son client ID et son client secret depuis son onglet Authentification.")
         case .technicalAccount:
+            let where_ = l.pick(
+                "On \(Portals.chorus(env)), the structure's main manager opens Activités du gestionnaire > Mes structures, modifies the structure and chooses \"Créer un utilisateur technique\"",
+                "Sur \(Portals.chorus(env)), le gestionnaire principal de la structure ouvre Activités du gestionnaire > Mes structures, modifie la structure et choisit « Créer un utilisateur technique »")
+            let sandbox = env == .sandbox ? l.pick(
+                " On qualification no structure can be created: generate the test data set first, then create the technical user on one of its structures.",
+                " En qualification aucune structure ne peut être créée : générez d'abord le jeu de données de test, puis créez l'utilisateur technique sur l'une de ses structures.") : ""
+            return where_ + l.pick(
+                "; its login looks like TECH_1_...@cpro.fr and its password is shown once. A new account can take up to an hour to become active.",
+                " ; son login ressemble à TECH_1_...@cpro.fr et son mot de passe n'est affiché qu'une fois. Un compte récent peut mettre jusqu'à une heure à devenir actif.") + sandbox
+        case .raccordement:
             return l.pick(
-                "On \(Portals.chorus(env)), the main manager of the structure creates a technical account (Gestion des utilisateurs > Compte technique); its login looks like TECH_1_...@cpro.fr and its password is shown once. A new account can take up to an hour to become active.",
-                "Sur \(Portals.chorus(env)), le gestionnaire principal de la structure crée un compte technique (Gestion des utilisateurs > Compte technique) ; son login ressemble à TECH_1_...@cpro.fr et son mot de passe n'est affiché qu'une fois. Un compte récent peut mettre jusqu'à une heure à devenir actif.")
+                "On \(Portals.chorus(env)), Raccordements EDI/API: declare the structure's API connection, naming the PISTE application (its code) and the technical account. Production needs it on top of the application and the technical account; Chorus Pro asks for it in qualification first. cpro cannot see it: confirm it yourself.",
+                "Sur \(Portals.chorus(env)), Raccordements EDI/API : déclarez le raccordement API de la structure, en nommant l'application PISTE (son code) et le compte technique. La production l'exige en plus de l'application et du compte technique ; Chorus Pro le demande d'abord en qualification. cpro ne peut pas le voir : confirmez-le vous-même.")
         case .authentication:
             return l.pick(
                 "cpro gets a token with the client ID and secret, then calls the API with the token and the cpro-account header together.",
@@ -75,16 +92,26 @@ public enum Advice {
         case .credentialsMissing:
             return missing.contains(.clientID) || missing.contains(.clientSecret) ? .pisteApplication : .technicalAccount
         case .oauthInvalidClient, .oauthRejected, .vaultLocked: return .pisteApplication
-        case .techAccountRejected, .passwordExpiring: return .technicalAccount
+        case .techAccountRejected, .passwordExpiring, .noStructures, .structureInactive, .structureNotLinked: return .technicalAccount
         case .apiAccessDenied: return .cguConsent
         case .chorusError: return .firstRequest
-        case .unreachable, .unexpectedResponse: return .authentication
+        case .unreachable, .unexpectedResponse, .wrongEndpoint: return .authentication
         case .ok: return nil
         }
     }
 
     /// One line saying how to fix a diagnosis.
     public static func fix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
+        let base = baseFix(d, env, l)
+        // In production a refusal that nothing else explains may be the missing
+        // raccordement, which no answer names.
+        guard env == .production, d == .oauthRejected || d == .apiAccessDenied else { return base }
+        return base + l.pick(
+            " In production, also check the raccordement: Raccordements EDI/API on \(Portals.chorus(env)) must name this PISTE application.",
+            " En production, vérifiez aussi le raccordement : Raccordements EDI/API sur \(Portals.chorus(env)) doit nommer cette application PISTE.")
+    }
+
+    static func baseFix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
         let e = env.rawValue
         switch d {
         case .ok: return ""
@@ -112,6 +139,18 @@ public enum Advice {
         case .unexpectedResponse:
             return l.pick("Something other than PISTE answered: check the configured URLs and any proxy.",
                           "Autre chose que PISTE a répondu : vérifiez les URL configurées et le proxy éventuel.")
+        case .wrongEndpoint:
+            return l.pick("Check the API base URL (`cpro config get api_url`, CPRO_API_URL): it must be the host, or end in /cpro (https://api.piste.gouv.fr/cpro); the stored credentials are not at fault.",
+                          "Vérifiez l'URL de base de l'API (`cpro config get api_url`, CPRO_API_URL) : l'hôte seul, ou se terminant par /cpro (https://api.piste.gouv.fr/cpro) ; les identifiants enregistrés ne sont pas en cause.")
+        case .noStructures:
+            return l.pick("The technical account is linked to no structure: on \(Portals.chorus(env)) the main manager links it to the structure (Mes structures > utilisateurs).",
+                          "Le compte technique n'est rattaché à aucune structure : sur \(Portals.chorus(env)) le gestionnaire principal le rattache à la structure (Mes structures > utilisateurs).")
+        case .structureInactive:
+            return l.pick("A linked structure, or the account's link to it, is not active: the structure's main manager activates it on \(Portals.chorus(env)).",
+                          "Une structure rattachée, ou le rattachement du compte, n'est pas active : le gestionnaire principal l'active sur \(Portals.chorus(env)).")
+        case .structureNotLinked:
+            return l.pick("The configured SIRET (`cpro config get siret --env \(e)`) is not among the linked structures: link the technical account to it on \(Portals.chorus(env)), or correct the SIRET.",
+                          "Le SIRET configuré (`cpro config get siret --env \(e)`) n'est pas parmi les structures rattachées : rattachez-y le compte technique sur \(Portals.chorus(env)), ou corrigez le SIRET.")
         case .passwordExpiring:
             return l.pick("Ask the structure's main manager to change the technical password on \(Portals.chorus(env)), then `cpro creds set tech-password --env \(e)`.",
                           "Demandez au gestionnaire principal de changer le mot de passe technique sur \(Portals.chorus(env)), puis `cpro creds set tech-password --env \(e)`.")

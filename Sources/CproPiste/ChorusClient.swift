@@ -40,13 +40,14 @@ public struct ChorusClient: Sendable {
     }
 
     /// POSTs `body` (JSON) to `path` under the API base. Throws `chorus_error`
-    /// when codeRetour is not 0.
-    public func post(_ path: String, json body: [UInt8]) async throws -> ChorusAnswer {
-        try await call("POST", path, body: body)
+    /// when codeRetour is not 0. `repeatability` nil: read-only paths are
+    /// retried, every other POST reaches the server at most once.
+    public func post(_ path: String, json body: [UInt8], repeatability: Repeatability? = nil) async throws -> ChorusAnswer {
+        try await call("POST", path, body: body, repeatability: repeatability ?? Self.repeatability(post: path))
     }
 
     public func get(_ path: String) async throws -> ChorusAnswer {
-        try await call("GET", path, body: [])
+        try await call("GET", path, body: [], repeatability: .idempotent)
     }
 
     /// The API a path belongs to (factures, structures, utilisateurs, transverses).
@@ -55,21 +56,70 @@ public struct ChorusClient: Sendable {
         return parts.first.map(String.init) ?? path
     }
 
-    func call(_ method: String, _ path: String, body: [UInt8]) async throws -> ChorusAnswer {
+    /// Chorus Pro's read-only services are named by their verb: rechercher,
+    /// consulter, recuperer. Everything else may change something.
+    public static func repeatability(post path: String) -> Repeatability {
+        let readVerbs = ["rechercher", "consulter", "recuperer"]
+        let segments = path.lowercased().split(separator: "/")
+        return segments.contains { seg in readVerbs.contains { seg.hasPrefix($0) } } ? .idempotent : .atMostOnce
+    }
+
+    /// What a 401's `WWW-Authenticate` says. PISTE names a refused technical
+    /// account in its error_description ("login or password incorrects"),
+    /// answers `realm="DefaultRealm"` for a path no API serves, and anything
+    /// else is about the bearer token.
+    public enum Challenge: Sendable, Equatable {
+        case technicalAccount, unknownPath, token
+    }
+
+    public static func challenge(_ r: HTTPResponse) -> Challenge {
+        let header = r.header("www-authenticate") ?? ""
+        if let d = parameter("error_description", in: header)?.lowercased(),
+           d.contains("login") || d.contains("password") || d.contains("mot de passe") {
+            return .technicalAccount
+        }
+        if parameter("realm", in: header)?.lowercased() == "defaultrealm" { return .unknownPath }
+        return .token
+    }
+
+    /// One auth-param of a challenge (RFC 9110: name=token or name="quoted").
+    static func parameter(_ name: String, in header: String) -> String? {
+        var rest = Substring(header)
+        while let range = rest.range(of: name, options: .caseInsensitive) {
+            let before = rest[..<range.lowerBound].last
+            var after = rest[range.upperBound...].drop { $0 == " " }
+            rest = rest[range.upperBound...]
+            guard before == nil || before == " " || before == "," || before == "\t", after.first == "=" else { continue }
+            after = after.dropFirst().drop { $0 == " " }
+            if after.first == "\"" {
+                var out = ""
+                var escaped = false
+                for c in after.dropFirst() {
+                    if escaped { out.append(c); escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { return out } else { out.append(c) }
+                }
+                return out
+            }
+            return String(after.prefix { $0 != "," && $0 != " " })
+        }
+        return nil
+    }
+
+    func call(_ method: String, _ path: String, body: [UInt8], repeatability: Repeatability) async throws -> ChorusAnswer {
         var token = try await tokens.token()
-        var response = try await send(method, path, body: body, token: token)
-        if response.status == 401 && !Self.namesTechnicalAccount(response) {
-            // The gateway refused the token (expired early, revoked): drop it,
-            // fetch one new token, and try once more.
+        var response = try await send(method, path, body: body, token: token, repeatability: repeatability)
+        if response.status == 401 && Self.challenge(response) == .token {
+            // The gateway refused the token before the call reached Chorus Pro
+            // (expired early, revoked): drop it, take a new one (another task
+            // may have fetched it already), and try once more.
             logger.debug("api: 401 for the bearer token; refreshing it and retrying once")
-            try tokens.invalidate(token)
-            token = try await tokens.token(refresh: true)
-            response = try await send(method, path, body: body, token: token)
+            try await tokens.invalidate(token)
+            token = try await tokens.token()
+            response = try await send(method, path, body: body, token: token, repeatability: repeatability)
         }
         return try interpret(response, path: path)
     }
 
-    func send(_ method: String, _ path: String, body: [UInt8], token: AccessToken) async throws -> HTTPResponse {
+    func send(_ method: String, _ path: String, body: [UInt8], token: AccessToken, repeatability: Repeatability) async throws -> HTTPResponse {
         var headers: [(String, String)] = [
             ("Authorization", "Bearer " + token.value.unprotectedString),
             ("cpro-account", cproAccount.unprotectedString),
@@ -79,22 +129,19 @@ public struct ChorusClient: Sendable {
         let url = endpoints.apiURL(path: path)
         logger.debug("api: \(method) \(url)")
         let (response, attempts) = try await sendWithRetries(
-            transport, HTTPRequest(method: method, url: url, headers: headers, body: body), policy: policy
+            transport, HTTPRequest(method: method, url: url, headers: headers, body: body), policy: policy,
+            repeatability: repeatability
         ) { logger.debug("api: \($0)") }
         logger.debug("api: HTTP \(response.status) after \(attempts) attempt(s)")
         if RetryPolicy.isRetryable(status: response.status) {
+            // A 429 or 503 with Retry-After means the server did not act on it.
+            let refusedBeforeActing = (response.status == 429 || response.status == 503) && response.header("retry-after") != nil
+            let note = repeatability == .atMostOnce && !refusedBeforeActing ? PisteError.mayHaveArrived : (en: "", fr: "")
             throw PisteError(
-                .unreachable, "\(url) answered HTTP \(response.status) \(attempts) time(s)",
-                fr: "\(url) a répondu HTTP \(response.status) \(attempts) fois", status: response.status)
+                .unreachable, "\(url) answered HTTP \(response.status) \(attempts) time(s)\(note.en)",
+                fr: "\(url) a répondu HTTP \(response.status) \(attempts) fois\(note.fr)", status: response.status)
         }
         return response
-    }
-
-    /// PISTE names a rejected technical account in WWW-Authenticate (e.g.
-    /// error_description="login or password incorrects"), not in the body.
-    static func namesTechnicalAccount(_ r: HTTPResponse) -> Bool {
-        let h = (r.header("www-authenticate") ?? "").lowercased()
-        return h.contains("login") || h.contains("password") || h.contains("mot de passe") || h.contains("cpro-account")
     }
 
     func interpret(_ r: HTTPResponse, path: String) throws -> ChorusAnswer {
@@ -102,18 +149,27 @@ public struct ChorusClient: Sendable {
         switch r.status {
         case 401:
             let reason = (r.header("www-authenticate")).map { ServerText.oneLine($0) } ?? ""
-            if Self.namesTechnicalAccount(r) || !reason.lowercased().contains("invalid_token") {
+            switch Self.challenge(r) {
+            case .technicalAccount:
                 throw PisteError(
                     .techAccountRejected,
-                    "the API refused the technical account (cpro-account)\(reason.isEmpty ? "" : ": " + reason). Check tech-login and tech-password; a new technical account can take up to an hour to become active",
-                    fr: "l'API a refusé le compte technique (cpro-account)\(reason.isEmpty ? "" : " : " + reason). Vérifiez tech-login et tech-password ; un compte technique récent peut mettre jusqu'à une heure à devenir actif",
+                    "the API refused the technical account (cpro-account): \(reason). Check tech-login and tech-password; a new technical account can take up to an hour to become active",
+                    fr: "l'API a refusé le compte technique (cpro-account) : \(reason). Vérifiez tech-login et tech-password ; un compte technique récent peut mettre jusqu'à une heure à devenir actif",
                     status: 401)
+            case .unknownPath:
+                let url = endpoints.apiURL(path: path)
+                throw PisteError(
+                    .wrongEndpoint,
+                    "PISTE has no API at \(url) (HTTP 401, realm DefaultRealm): the API base must look like https://api.piste.gouv.fr/cpro and the path like utilisateurs/v1/monCompte/recuperer/rattachements",
+                    fr: "PISTE n'a pas d'API à \(url) (HTTP 401, realm DefaultRealm) : la base de l'API doit ressembler à https://api.piste.gouv.fr/cpro et le chemin à utilisateurs/v1/monCompte/recuperer/rattachements",
+                    status: 401, api: api)
+            case .token:
+                throw PisteError(
+                    .oauthRejected,
+                    "the gateway refused a freshly issued token for \(api) (HTTP 401\(reason.isEmpty ? "" : ": " + reason)): check that the PISTE application is active in this environment and subscribed to this API",
+                    fr: "la passerelle a refusé un jeton tout juste délivré pour \(api) (HTTP 401\(reason.isEmpty ? "" : " : " + reason)) : vérifiez que l'application PISTE est active dans cet environnement et abonnée à cette API",
+                    status: 401, api: api)
             }
-            throw PisteError(
-                .oauthRejected,
-                "the gateway refused a freshly issued token for \(api) (\(reason)): check that the PISTE application is active in this environment",
-                fr: "la passerelle a refusé un jeton tout juste délivré pour \(api) (\(reason)) : vérifiez que l'application PISTE est active dans cet environnement",
-                status: 401)
         case 403:
             throw PisteError(
                 .apiAccessDenied,

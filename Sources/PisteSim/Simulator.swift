@@ -47,15 +47,27 @@ public actor Simulator {
         public var tokenLifetime = 3600
         /// Per API (factures, structures, utilisateurs, transverses): normal,
         /// forbidden_403, tech_rejected, code_retour_200, code_retour_400,
-        /// server_error, malformed, token_rejected.
+        /// server_error, malformed, token_rejected, unknown_path.
         public var api: [String: String] = [:]
+        /// What a refused bearer token gets in WWW-Authenticate: piste
+        /// (`Bearer realm="PISTE"`), invalid_token (adds error="invalid_token"), none.
+        public var tokenChallenge = "piste"
         public var apiFailStatus = 0
         public var apiFailCount = 0
+        public var apiFailRetryAfter: Int? = nil
+        /// The failure comes after the request was received and authenticated,
+        /// as a gateway timing out on a slow back end does.
+        public var apiFailAfterReceipt = false
         public var apiDelayMs = 0
         /// How many linked structures the rattachements call returns.
         public var structures = 3
-        /// The technical password's expiry date answered by structures/v1/consulter.
+        /// statutRattachementStructure and statutUtilisateur of every structure.
+        public var structureStatus = "ACTIF"
+        public var userStatus = "ACTIF"
+        /// The technical password's expiry answered by structures/v1/consulter:
+        /// a string as given, or epoch milliseconds.
         public var passwordExpiry: String? = nil
+        public var passwordExpiryMs: Int64? = nil
         public init() {}
     }
 
@@ -68,6 +80,9 @@ public actor Simulator {
     private var inFlight = 0
     public private(set) var maxInFlight = 0
     private var byPath: [String: Int] = [:]
+    /// Requests that passed both authentications, per path: what a back end
+    /// would have acted on.
+    private var receipts: [String: Int] = [:]
 
     public static let defaultClientID = "5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c"
     public static let defaultClientSecret = "sim-client-secret-8c41"
@@ -86,8 +101,17 @@ public actor Simulator {
         if r.path.hasPrefix("/_sim/") { return admin(r) }
         if r.path == "/api/oauth/token" { return token(r) }
         if r.path.hasPrefix("/cpro/") { return api(r) }
-        return .json(404, ["error": "not found", "path": r.path])
+        return Self.unknownPath
     }
+
+    /// PISTE's answer for a path that no API serves: 401, DefaultRealm, empty body.
+    static let unknownPath = Response.text(401, "", headers: ["www-authenticate": "Bearer realm=\"DefaultRealm\""])
+
+    static let knownPaths: Set<String> = [
+        "/cpro/utilisateurs/v1/monCompte/recuperer/rattachements", "/cpro/structures/v1/consulter",
+        "/cpro/structures/v1/rechercher", "/cpro/transverses/v1/recuperer/structures/actives/fournisseur",
+        "/cpro/factures/v1/rechercher/fournisseur", "/cpro/transverses/v1/health-check", "/cpro/factures/v1/deposer/flux",
+    ]
 
     // MARK: OAuth
 
@@ -166,20 +190,25 @@ public actor Simulator {
     private func apiAnswer(_ r: Request) -> Response {
         let rest = r.path.dropFirst("/cpro/".count)
         let apiName = String(rest.prefix { $0 != "/" })
-        guard ["factures", "structures", "utilisateurs", "transverses"].contains(apiName) else {
-            return .json(404, ["error": "unknown API"])
-        }
-        if behaviour.apiFailCount > 0 {
-            behaviour.apiFailCount -= 1
-            return .text(behaviour.apiFailStatus, "<html>gateway error</html>")
-        }
         let mode = behaviour.api[apiName] ?? "normal"
+        guard Self.knownPaths.contains(r.path), mode != "unknown_path" else { return Self.unknownPath }
+        func gatewayFailure() -> Response {
+            behaviour.apiFailCount -= 1
+            var headers: [String: String] = [:]
+            if let after = behaviour.apiFailRetryAfter { headers["retry-after"] = String(after) }
+            return .text(behaviour.apiFailStatus, "<html>gateway error</html>", headers: headers)
+        }
+        if behaviour.apiFailCount > 0 && !behaviour.apiFailAfterReceipt { return gatewayFailure() }
 
         // The gateway: the bearer token first.
         let auth = r.headers["authorization"] ?? ""
         let bearer = auth.lowercased().hasPrefix("bearer ") ? String(auth.dropFirst(7)) : ""
         guard mode != "token_rejected", let entry = tokens[bearer], entry.expires > Date() else {
-            return .text(401, "", headers: ["www-authenticate": "Bearer realm=\"PISTE\", error=\"invalid_token\", error_description=\"The access token is invalid or has expired\""])
+            switch behaviour.tokenChallenge {
+            case "none": return .text(401, "")
+            case "invalid_token": return .text(401, "", headers: ["www-authenticate": "Bearer realm=\"PISTE\", error=\"invalid_token\""])
+            default: return .text(401, "", headers: ["www-authenticate": "Bearer realm=\"PISTE\""])
+            }
         }
         // Then the application's subscription and the terms: 403, empty body.
         if mode == "forbidden_403" { return .text(403, "") }
@@ -192,6 +221,8 @@ public actor Simulator {
               let colon = decoded.firstIndex(of: ":"),
               accounts[String(decoded[..<colon])] == String(decoded[decoded.index(after: colon)...])
         else { return techRejected }
+        receipts[r.path, default: 0] += 1
+        if behaviour.apiFailCount > 0 { return gatewayFailure() }
 
         switch mode {
         case "code_retour_200":
@@ -220,7 +251,10 @@ public actor Simulator {
         case "/cpro/structures/v1/consulter":
             var info: [String: Any] = ["designationStructure": "Structure de test 1", "identifiantStructure": Self.siret(1)]
             if let expiry = behaviour.passwordExpiry { info["dateExpirationMotPasseCompteTech"] = expiry }
+            if let ms = behaviour.passwordExpiryMs { info["dateExpirationMotPasseCompteTech"] = ms }
             return .json(200, ["codeRetour": 0, "libelle": "TRA_MSG_00.000", "informationGenerales": info])
+        case "/cpro/factures/v1/deposer/flux":
+            return .json(200, ["codeRetour": 0, "libelle": "GCU_MSG_01_000", "numeroFluxDepot": "SIM-\(receipts[r.path] ?? 0)"])
         case "/cpro/structures/v1/rechercher", "/cpro/transverses/v1/recuperer/structures/actives/fournisseur",
              "/cpro/factures/v1/rechercher/fournisseur":
             return .json(200, ["codeRetour": 0, "libelle": "TRA_MSG_00.000", "listeStructures": [] as [Any], "parametresRetour": ["total": 0, "pages": 0]])
@@ -240,7 +274,8 @@ public actor Simulator {
             [
                 "idStructure": 25_000_000 + i, "identifiantStructure": Self.siret(i + 1),
                 "typeIdentifiantStructure": "SIRET", "designationStructure": "Structure de test \(i + 1)",
-                "statutUtilisateur": "ACTIF", "roleUtilisateur": "UTILISATEUR", "listeServicesRattache": [] as [Any],
+                "statutUtilisateur": behaviour.userStatus, "statutRattachementStructure": behaviour.structureStatus,
+                "roleUtilisateur": "UTILISATEUR", "listeServicesRattache": [] as [Any],
             ]
         }
         return .json(200, [
@@ -249,17 +284,19 @@ public actor Simulator {
         ])
     }
 
-    /// Valid (Luhn) SIRETs for the test data set.
-    static func siret(_ n: Int) -> String {
-        let base = String(format: "%013d", 100_000_000_000 + n)
-        let digits = base.compactMap { $0.wholeNumberValue }
-        var sum = 0
-        for (i, d) in digits.reversed().enumerated() {
-            var v = d
-            if i % 2 == 0 { v *= 2; if v > 9 { v -= 9 } }
-            sum += v
+    /// Valid SIRETs for the test data set: a SIREN and a SIRET that both pass Luhn.
+    public static func siret(_ n: Int) -> String {
+        func withCheckDigit(_ base: String) -> String {
+            var sum = 0
+            for (i, d) in base.compactMap(\.wholeNumberValue).reversed().enumerated() {
+                var v = d
+                if i % 2 == 0 { v *= 2; if v > 9 { v -= 9 } }
+                sum += v
+            }
+            return base + String((10 - sum % 10) % 10)
         }
-        return base + String((10 - sum % 10) % 10)
+        let siren = withCheckDigit(String(format: "%08d", 10_000_000 + n / 10_000))
+        return withCheckDigit(siren + String(format: "%04d", n % 10_000))
     }
 
     /// Called by the server around each request, delays included, so
@@ -277,6 +314,7 @@ public actor Simulator {
         case "/_sim/stats":
             return .json(200, [
                 "token_requests": tokenRequests, "api_requests": apiRequests, "tokens_live": tokens.count, "paths": byPath,
+                "receipts": receipts,
                 "max_in_flight": maxInFlight,
             ])
         case "/_sim/reset":
@@ -285,6 +323,7 @@ public actor Simulator {
             apiRequests = 0
             maxInFlight = 0
             byPath = [:]
+            receipts = [:]
             return .json(200, ["reset": true])
         case "/_sim/revoke":
             let n = tokens.count
@@ -323,9 +362,15 @@ public actor Simulator {
             case ("api_fail", let v as [String: Any]):
                 b.apiFailStatus = v["status"] as? Int ?? 503
                 b.apiFailCount = v["count"] as? Int ?? 1
+                b.apiFailRetryAfter = v["retry_after"] as? Int
+                b.apiFailAfterReceipt = v["after_receipt"] as? Bool ?? false
+            case ("token_challenge", let v as String) where ["piste", "invalid_token", "none"].contains(v): b.tokenChallenge = v
+            case ("structure_status", let v as String): b.structureStatus = v
+            case ("user_status", let v as String): b.userStatus = v
+            case ("password_expiry_ms", let v as Int): (b.passwordExpiry, b.passwordExpiryMs) = (nil, Int64(v))
             case ("api_delay_ms", let v as Int): b.apiDelayMs = v
             case ("structures", let v as Int): b.structures = v
-            case ("password_expiry", let v as String): b.passwordExpiry = v
+            case ("password_expiry", let v as String): (b.passwordExpiry, b.passwordExpiryMs) = (v, nil)
             case ("clients", let v as [String: String]): clients = v
             case ("accounts", let v as [String: String]): accounts = v
             default:

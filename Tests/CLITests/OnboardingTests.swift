@@ -35,7 +35,10 @@ import Testing
         (#"{"api": {"factures": "forbidden_403"}}"#, "api_access_denied", "cgu-consent", 2),
         (#"{"api": {"utilisateurs": "code_retour_200"}}"#, "chorus_error", "first-request", 2),
         (#"{"api": {"utilisateurs": "code_retour_400"}}"#, "chorus_error", "first-request", 2),
-        (#"{"api": {"utilisateurs": "malformed"}}"#, "unexpected_response", "authentication", 3),
+        (#"{"api": {"utilisateurs": "malformed"}}"#, "unexpected_response", "first-request", 3),
+        (#"{"api": {"utilisateurs": "unknown_path"}}"#, "wrong_endpoint", "authentication", 2),
+        (#"{"api": {"structures": "forbidden_403"}}"#, "api_access_denied", "cgu-consent", 2),
+        (#"{"api": {"transverses": "forbidden_403"}}"#, "api_access_denied", "cgu-consent", 2),
         (#"{"api": {"utilisateurs": "server_error"}}"#, "unreachable", "authentication", 2),
         (#"{"api": {"utilisateurs": "token_rejected"}}"#, "oauth_rejected", "piste-application", 2),
     ] as [(String, String, String, Int32)])
@@ -49,7 +52,7 @@ import Testing
         #expect(o["diagnosis"] as? String == diagnosis)
         #expect(o["ready"] as? Bool == false)
         let steps = try #require(o["steps"] as? [[String: Any]])
-        #expect(steps.map { $0["id"] as? String } == ["piste-account", "cgu-consent", "piste-application", "technical-account", "authentication", "first-request"])
+        #expect(steps.map { $0["id"] as? String } == ["piste-account", "cgu-consent", "piste-application", "technical-account", "raccordement", "authentication", "first-request"])
         let failed = steps.filter { $0["status"] as? String == "failed" }
         #expect(failed.count == 1)
         #expect(failed.first?["id"] as? String == step)

@@ -9,9 +9,13 @@ import Foundation
 func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, _ env: PisteEnvironment, onboarding: Bool) async -> CheckReport {
     let scoped = ctx.with(profile: profile, environment: env)
     var options = Checker.Options()
-    options.probeAllAPIs = onboarding
-    if case .integer(let days)? = ctx.settings.config.environmentValue(profile, env, "tech_password_rotation_days") {
+    let config = ctx.settings.config
+    if case .integer(let days)? = config.environmentValue(profile, env, "tech_password_rotation_days") {
         options.rotationDays = days
+    }
+    if case .string(let siret)? = config.environmentValue(profile, env, "siret") { options.siret = siret }
+    if case .string(let date)? = config.environmentValue(profile, env, "tech_password_changed_at") {
+        options.passwordChangedAt = DateText.parse(date)
     }
     do {
         // The checker reports a retired host in its own warnings.
@@ -36,15 +40,19 @@ func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
             ctx.output.data("  \(mark) \(s.id.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(s.id.title(ctx.lang))\n")
             if !s.hint.isEmpty && s.status != .ok { ctx.output.data("      \(s.hint)\n") }
         }
-    } else if let step = r.failedStep {
+    } else if let step = r.stepToFix {
+        ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
+    }
+    if steps, r.failedStep == nil, let step = r.stepToFix {
         ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
     }
     for s in r.structures ?? [] {
         ctx.output.data("  \(s.identifiantStructure)  \(s.designationStructure)\n")
     }
-    for w in r.warnings where !(r.diagnosis == .passwordExpiring && w == r.message) {
+    for w in r.warnings where w != r.message {
         ctx.output.warn(Failure(w, fr: w))
     }
+    for n in r.notes { ctx.output.say("note: " + n, "note : " + n) }
 }
 
 struct HealthCommand: AsyncParsableCommand {

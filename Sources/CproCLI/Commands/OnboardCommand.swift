@@ -116,6 +116,7 @@ struct Wizard {
             let id = try creds[.clientID] ?? ask(.clientID)
             let secret = try creds[.clientSecret] ?? ask(.clientSecret)
             asked = asked || creds[.clientID] == nil || creds[.clientSecret] == nil
+            ctx = ctx.withFreshBudget()
             do {
                 _ = try await TokenClient(transport: ctx.transport, logger: ctx.logger).fetch(clientID: id, clientSecret: secret, endpoints: endpoints)
                 say("✓ PISTE accepted the client ID and secret.", "✓ PISTE a accepté le client ID et le secret.")
@@ -148,12 +149,15 @@ struct Wizard {
             candidate.values[.techPassword] = StoredValue(password, setAt: creds.values[.techPassword]?.setAt ?? now)
             let snapshot = SnapshotStore.of(candidate, ctx.profile, env, kind: store.kind, stamp: nil)
             say("Checking both authentications (token + cpro-account)…", "Vérification des deux authentifications (jeton + cpro-account)…")
+            ctx = ctx.withFreshBudget()
             let report = await runCheck(ctx, snapshot, ctx.profile, env, onboarding: true)
             if report.ready {
                 try await save([.techLogin: login, .techPassword: password], store: store, creds: &creds, verified: true, now: now)
                 say("✓ " + report.message, "✓ " + report.message)
                 for s in report.structures ?? [] { tty.write("   \(s.identifiantStructure)  \(s.designationStructure)\n") }
                 for w in report.warnings { tty.write("   ! \(w)\n") }
+                for n in report.notes { tty.write("   \(n)\n") }
+                try raccordement(env)
                 say("Done: \(ctx.profile) / \(env.rawValue) is ready. `cpro health --env \(env.rawValue)` checks it any time.",
                     "Terminé : \(ctx.profile) / \(env.rawValue) est prêt. `cpro health --env \(env.rawValue)` le vérifie à tout moment.")
                 return
@@ -177,6 +181,17 @@ struct Wizard {
                     creds.values[.techPassword] = StoredValue(password, setAt: now)
                 }
             }
+        }
+    }
+
+    /// The one step cpro cannot observe: explained, and confirmed in production.
+    func raccordement(_ env: PisteEnvironment) throws {
+        step(5, .raccordement, env)
+        guard env == .production, !yes else { return }
+        if try !confirm(lang.pick("Is the raccordement declared on Chorus Pro for this PISTE application?",
+                                  "Le raccordement est-il déclaré sur Chorus Pro pour cette application PISTE ?")) {
+            say("Declare it before sending invoices: production calls are refused without it. Then run `cpro health --env production`.",
+                "Déclarez-le avant d'envoyer des factures : sans lui, la production refuse les appels. Lancez ensuite `cpro health --env production`.")
         }
     }
 
