@@ -91,7 +91,9 @@ enum SecretArguments {
     static var vocabulary: Set<String> {
         var words: Set<String> = ["creds", "set", "get", "list", "remove", "import", "export", "vault", "init", "status",
                                   "passwd", "token", "clear", "health", "onboard", "exec", "api", "migrate", "help",
-                                  "shell", "dotenv", "json", "en", "fr", "default"]
+                                  "shell", "dotenv", "json", "en", "fr", "default", "config", "unset", "rotate",
+                                  "qualif", "qualification", "prod"]
+        words.formUnion(ConfigKey.scoped + ConfigKey.global)
         words.formUnion(Field.all.map(\.name))
         words.formUnion(PisteEnvironment.allCases.map(\.rawValue))
         words.formUnion(BackendKind.allCases.map(\.rawValue))

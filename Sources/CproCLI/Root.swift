@@ -10,7 +10,7 @@ public struct Cpro: AsyncParsableCommand {
             vault (the default), and handed to other tools without ever appearing in a command line. \
             See docs/getting-started.md.
             """,
-        subcommands: [Creds.self, Vault.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self])
+        subcommands: [Creds.self, Vault.self, ConfigCommand.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self])
 
     @OptionGroup var globals: GlobalOptions
 
@@ -21,7 +21,7 @@ struct Creds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "creds",
         abstract: "Store, read, list and remove the four credentials.",
-        subcommands: [CredsSet.self, CredsGet.self, CredsList.self, CredsRemove.self, CredsImport.self, CredsExport.self, CredsMigrate.self])
+        subcommands: [CredsSet.self, CredsGet.self, CredsList.self, CredsRemove.self, CredsImport.self, CredsExport.self, CredsMigrate.self, CredsRotate.self])
 
     @OptionGroup var globals: GlobalOptions
 }
