@@ -27,7 +27,9 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
                 readTimeout: Double = 5, unlockTimeout: Double = 120) {
         self.environment = environment
         self.logger = logger
-        self.readTimeout = readTimeout
+        // A busy desktop (or a loaded test machine) may need longer than 5 s.
+        let configured = environment["CPRO_SECRET_SERVICE_TIMEOUT"].flatMap(Double.init).flatMap { $0 > 0 && $0 <= 600 ? $0 : nil }
+        self.readTimeout = configured ?? readTimeout
         self.unlockTimeout = unlockTimeout
         canPrompt = !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
     }

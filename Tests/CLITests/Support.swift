@@ -34,7 +34,8 @@ struct Cli {
         home = NSTemporaryDirectory() + "cpro-cli-" + UUID().uuidString
         // A time budget well above the default: most tests are about answers, and
         // the machine running them may be loaded. BoundedFailureTests set it back.
-        var e = ["PATH": "/usr/bin:/bin", "CPRO_HOME": home, "LANG": "C.UTF-8", "HOME": home + "-home", "CPRO_TIMEOUT": "120"]
+        var e = ["PATH": "/usr/bin:/bin", "CPRO_HOME": home, "LANG": "C.UTF-8", "HOME": home + "-home", "CPRO_TIMEOUT": "120",
+                 "CPRO_SECRET_SERVICE_TIMEOUT": "60"]
         if let passphrase { e["CPRO_VAULT_PASSPHRASE"] = passphrase }
         env = e
     }
