@@ -332,3 +332,41 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         #expect(r.status == 2)
     }
 }
+
+@Suite struct ImportEndpointTests {
+    /// A refused endpoint in an import stores nothing at all.
+    @Test(arguments: ["http://127.0.0.1@evil.example", "https://api.example/not-cpro"])
+    func aBadEndpointRefusesTheWholeImport(_ url: String) async throws {
+        let cli = Cli()
+        let json = try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": "id-1", "CPRO_API_URL": url])
+        let r = try await cli.run(["creds", "import"], stdin: Array(json))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("CPRO_API_URL"), "\(r.stderr)")
+        #expect(try await cli.run(["creds", "get", "client-id"]).status != 0, "nothing stored")
+    }
+}
+
+@Suite struct WizardWrongEndpointTests {
+    /// A wrong URL is not the technical account's fault: retrying keeps the
+    /// values typed and checks again without asking for them.
+    @Test func theWizardKeepsTheTechnicalValues() async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(["api": ["utilisateurs": "unknown_path"]])
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.run(["vault", "init"])
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("accepted"),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("DefaultRealm"), .expect("[q]uit"), .send("r"),
+            .expect("Checking both authentications"), .expect("DefaultRealm"), .expect("[q]uit"), .send("q"),
+        ])
+        #expect(r.status == 1, "\(r.stdout)")
+        #expect(r.stdout.components(separatedBy: "technical account login").count == 2, "asked once: \(r.stdout)")
+        #expect(!r.stdout.contains("tech_account_rejected") && r.stdout.contains("the stored credentials are not at fault"))
+    }
+}

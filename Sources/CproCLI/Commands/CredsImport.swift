@@ -68,12 +68,11 @@ struct CredsImport: AsyncParsableCommand {
         }
         var endpointChanges: [(String, String)] = []
         let current = try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)
-        if let url = strings["PISTE_OAUTH_URL"], url != current.oauthURL {
-            try Endpoints.validate(url, name: "PISTE_OAUTH_URL")
+        // Checked in the shapes the config accepts, before anything is stored.
+        if let url = strings["PISTE_OAUTH_URL"], try Endpoints.oauthBase(url, name: "PISTE_OAUTH_URL") != current.oauthURL {
             endpointChanges.append(("oauth_url", url))
         }
-        if let url = strings["CPRO_API_URL"], url != current.apiURL {
-            try Endpoints.validate(url, name: "CPRO_API_URL")
+        if let url = strings["CPRO_API_URL"], try Endpoints.apiBase(url, name: "CPRO_API_URL") != current.apiURL {
             endpointChanges.append(("api_url", url))
         }
 
