@@ -6,12 +6,30 @@ import Glibc
 
 // The terminal's settings while echo is off, so a signal can put them back.
 nonisolated(unsafe) private var savedTermios = termios()
+nonisolated(unsafe) private var quietTermios = termios()
 nonisolated(unsafe) private var savedFD: Int32 = -1
 
 private func restoreTerminal(_ sig: Int32) {
     if savedFD >= 0 { tcsetattr(savedFD, TCSAFLUSH, &savedTermios) }
     signal(sig, SIG_DFL)
     raise(sig)
+}
+
+/// Ctrl-Z at a hidden prompt: the shell gets its terminal back with echo on;
+/// once continued (`fg`), echo goes off again before another key is read.
+/// Only async-signal-safe calls.
+private func suspendAtPrompt(_ sig: Int32) {
+    if savedFD >= 0 { tcsetattr(savedFD, TCSAFLUSH, &savedTermios) }
+    signal(SIGTSTP, SIG_DFL)
+    // SIGTSTP is blocked while its handler runs: unblock it so the stop
+    // happens here, not after the handler has hidden echo again.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTSTP)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
+    raise(SIGTSTP)  // stops here until SIGCONT
+    signal(SIGTSTP, suspendAtPrompt)
+    if savedFD >= 0 { tcsetattr(savedFD, TCSAFLUSH, &quietTermios) }
 }
 
 /// The controlling terminal, opened directly (like ssh and sudo do), so prompts
@@ -59,12 +77,14 @@ public final class Terminal: @unchecked Sendable {
         if canHideEcho {
             savedTermios = old
             savedFD = fd
-            for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP] {
-                handlers.append((sig, signal(sig, restoreTerminal)))
-            }
             var quiet = old
             quiet.c_lflag &= ~tcflag_t(ECHO)
             quiet.c_lflag |= tcflag_t(ECHONL)
+            quietTermios = quiet
+            for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+                handlers.append((sig, signal(sig, restoreTerminal)))
+            }
+            handlers.append((SIGTSTP, signal(SIGTSTP, suspendAtPrompt)))
             // Echo goes off before the prompt is shown, as getpass(3) does: a
             // line typed after the prompt appears is never echoed, and never
             // lost to the flush (which only drops what was typed before it).

@@ -48,11 +48,21 @@ extension HTTPTransport {
     public var remainingTime: Double? { nil }
 }
 
-/// Text from a server (an error, a header, a libelle), made safe to show to
-/// people: one line, no control characters (no terminal escapes), bounded.
+/// Text from a server (an error, a header, a libelle, a structure's name), made
+/// safe to show to people: one line, no C0 or C1 control characters (no
+/// terminal escapes, including 8-bit CSI), no bidirectional overrides or
+/// isolates (which can make a terminal line read differently), bounded.
 public enum ServerText {
+    static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
+        switch u.value {
+        case 0..<0x20, 0x7F...0x9F: true
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
     public static func oneLine(_ s: String, limit: Int = 200) -> String {
-        let line = String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+        let line = String(s.unicodeScalars.map { isUnsafe($0) ? " " : Character($0) })
         return line.count > limit ? String(line.prefix(limit)) + "…" : line
     }
 }

@@ -25,6 +25,22 @@ import Testing
         #expect(get.stdout == "PASSWORD-typed-456\n")
     }
 
+    /// Ctrl-Z at a hidden prompt, then `fg`: echo is off again before the
+    /// passphrase is typed. (The pty's process group is orphaned, so the stop
+    /// itself is discarded by the kernel; the handler's restore-then-hide runs
+    /// all the same, which is what this checks.)
+    @Test func echoIsOffAgainAfterSuspendAndContinue() async throws {
+        let cli = Cli()
+        try await cli.run(["vault", "init"])
+        let r = try await cli.interactive(["creds", "get", "client-id"], [
+            .expect("Passphrase for"), .signal("TSTP"), .signal("CONT"), .echoState, .send(Cli.passphrase),
+            .expect("not set"),
+        ])
+        let marks = r.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("[pty-driver] at prompt") }
+        #expect(marks == ["[pty-driver] at prompt echo=off"], "\(r.stdout)")
+        #expect(!r.stdout.contains(Cli.passphrase))
+    }
+
     @Test func enterKeepsAValueAndARefusedValueIsAskedAgain() async throws {
         let cli = Cli()
         try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("kept".utf8))

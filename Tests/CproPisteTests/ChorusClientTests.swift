@@ -82,3 +82,16 @@ import Testing
         #expect(try await client(sim).post(rattachements, json: body).codeRetour == 0, "other APIs still pass")
     }
 }
+
+@Suite struct ServerTextTests {
+    /// What a hostile server could put in a structure name or a libelle to
+    /// rewrite the user's terminal: C0, C1 (8-bit CSI), bidi overrides.
+    @Test func controlsAndBidiOverridesNeverReachATerminal() {
+        let hostile = "Mairie\u{1B}[2J\u{9B}31m\u{202E}evil\u{2066}x\u{2069}\u{200F}\u{061C}\u{85}end\r\nnext"
+        let shown = ServerText.oneLine(hostile)
+        #expect(!shown.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+        #expect(!shown.unicodeScalars.contains { [0x202E, 0x2066, 0x2069, 0x200F, 0x061C].contains($0.value) })
+        #expect(shown.hasPrefix("Mairie") && shown.contains("evil") && shown.hasSuffix("next"))
+        #expect(ServerText.oneLine("Établissement public — Hôpital") == "Établissement public — Hôpital")
+    }
+}

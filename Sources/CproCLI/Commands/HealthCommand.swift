@@ -1,5 +1,6 @@
 import ArgumentParser
 import CproCore
+import CproHTTP
 import CproOnboarding
 import CproPiste
 import CproVault
@@ -47,7 +48,7 @@ func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
         ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
     }
     for s in r.structures ?? [] {
-        ctx.output.data("  \(s.identifiantStructure)  \(s.designationStructure)\n")
+        ctx.output.data("  \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n")
     }
     for w in r.warnings where w != r.message {
         ctx.output.warn(Failure(w, fr: w))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CproCore
+import CproHTTP
 import CproOnboarding
 import CproPiste
 import CproVault
@@ -154,7 +155,7 @@ struct Wizard {
             if report.ready {
                 try await save([.techLogin: login, .techPassword: password], store: store, creds: &creds, verified: true, now: now)
                 say("✓ " + report.message, "✓ " + report.message)
-                for s in report.structures ?? [] { tty.write("   \(s.identifiantStructure)  \(s.designationStructure)\n") }
+                for s in report.structures ?? [] { tty.write("   \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n") }
                 for w in report.warnings { tty.write("   ! \(w)\n") }
                 for n in report.notes { tty.write("   \(n)\n") }
                 try raccordement(env)
