@@ -64,6 +64,39 @@ public enum SecureFiles {
         return String(path[..<slash])
     }
 
+    /// Refuses state that someone else could have written, as ssh's StrictModes
+    /// does: the file and each folder above it, up to the deepest of `roots`
+    /// that holds it (else its own folder), must belong to this user (folders
+    /// may belong to root) and not be writable by group or others. Missing
+    /// parts are skipped: they will be created private.
+    public static func checkOwnership(_ path: String, roots: [String]) throws {
+        let me = geteuid()
+        let root = roots.filter { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }.max { $0.count < $1.count } ?? dirname(of: path)
+        var current = path
+        var isFile = true
+        while true {
+            var st = stat()
+            if stat(current, &st) == 0 {
+                let mode = UInt32(st.st_mode & 0o7777)
+                let ownerOK = st.st_uid == me || (!isFile && st.st_uid == 0)
+                if !ownerOK {
+                    throw Failure(
+                        "\(current) belongs to another user (uid \(st.st_uid)); cpro reads only state that is yours: run: chown \(me) \(current)",
+                        fr: "\(current) appartient à un autre utilisateur (uid \(st.st_uid)) ; cpro ne lit que des fichiers qui sont à vous : lancez : chown \(me) \(current)")
+                }
+                if mode & 0o022 != 0 {
+                    let m = String(mode, radix: 8)
+                    throw Failure(
+                        "\(current) is writable by other users (mode \(m)); cpro reads no state that others could have changed: run: chmod go-w \(current)",
+                        fr: "\(current) est modifiable par d'autres utilisateurs (mode \(m)) ; cpro ne lit pas un état que d'autres ont pu changer : lancez : chmod go-w \(current)")
+                }
+            }
+            if current == root || current == "/" || current.count <= root.count { return }
+            current = dirname(of: current)
+            isFile = false
+        }
+    }
+
     /// Mode bits of a file, or nil when it does not exist.
     public static func mode(of path: String) -> UInt32? {
         var st = stat()
@@ -126,11 +159,14 @@ public enum SecureFiles {
             }
             guard fsync(fd) == 0 else { throw IOError(operation: "fsync", path: tmp, code: errno) }
         }
-        // Test hook: lets the crash tests kill a writer between the complete
-        // temporary file and the rename. It only delays; it changes no data.
+        #if DEBUG
+        // Test hook, compiled into debug builds only: lets the crash tests kill
+        // a writer between the complete temporary file and the rename. It
+        // only delays; it changes no data.
         if let ms = environment["CPRO_TEST_HOLD_BEFORE_RENAME_MS"].flatMap(Int.init), ms > 0 {
             usleep(UInt32(min(ms, 60_000)) * 1000)
         }
+        #endif
         guard rename(tmp, path) == 0 else { throw IOError(operation: "rename", path: path, code: errno) }
         committed = true
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -19,6 +19,9 @@ public struct Paths: Sendable, Equatable {
     /// only, emptied at logout and reboot) when there is one, else beside the tokens.
     public var tokenKeyDirectory: String { runtimeDirectory.map { $0 + "/cpro" } ?? tokenDirectory }
     public var runtimeDirectory: String?
+    /// The folders up to which state must be the user's (`SecureFiles.checkOwnership`):
+    /// CPRO_HOME, or the home folder and the runtime folder.
+    public var trustRoots: [String] = []
 
     public init(configDirectory: String, dataDirectory: String, cacheDirectory: String) {
         self.configDirectory = configDirectory
@@ -30,7 +33,9 @@ public struct Paths: Sendable, Equatable {
         if let home = env["CPRO_HOME"], !home.isEmpty {
             let root = try absolute(home, variable: "CPRO_HOME")
             // Everything under CPRO_HOME, the token cache's key included.
-            return Paths(configDirectory: root, dataDirectory: root, cacheDirectory: root + "/cache")
+            var paths = Paths(configDirectory: root, dataDirectory: root, cacheDirectory: root + "/cache")
+            paths.trustRoots = [root]
+            return paths
         }
         let home = try homeDirectory(env)
         // The XDG spec says a relative value is invalid and must be ignored.
@@ -46,6 +51,7 @@ public struct Paths: Sendable, Equatable {
             var st = stat()
             if stat(run, &st) == 0, st.st_uid == geteuid(), (st.st_mode & S_IFMT) == S_IFDIR { paths.runtimeDirectory = trimmed(run) }
         }
+        paths.trustRoots = [home] + (paths.runtimeDirectory.map { [$0] } ?? [])
         return paths
     }
 

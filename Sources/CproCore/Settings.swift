@@ -20,6 +20,7 @@ public struct Settings: Sendable {
     }
 
     public static func loadConfig(_ paths: Paths) throws -> Config {
+        try SecureFiles.checkOwnership(paths.configFile, roots: paths.trustRoots)
         guard let bytes = try SecureFiles.read(paths.configFile, limit: maxConfigBytes) else { return try Config() }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Failure("\(paths.configFile) is not UTF-8 text", fr: "\(paths.configFile) n'est pas du texte UTF-8")

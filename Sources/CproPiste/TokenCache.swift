@@ -33,6 +33,8 @@ public final class TokenProvider: @unchecked Sendable {
     let logger: Logger
     let clock: @Sendable () -> Int64
     let lockTimeout: Double
+    /// Up to where the cache's folders must be the user's.
+    let trustRoots: [String]
     /// Tasks of this process take turns before the file lock: waiting on the
     /// lock blocks a thread, and with the cooperative pool's few threads the
     /// task holding it could then never be resumed.
@@ -42,7 +44,7 @@ public final class TokenProvider: @unchecked Sendable {
 
     public init(
         store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
-        directory: String, keyDirectory: String, margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
+        directory: String, keyDirectory: String, trustRoots: [String] = [], margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
         logger: Logger = Logger(label: "cpro.token"), lockTimeout: Double = 150,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
@@ -57,6 +59,7 @@ public final class TokenProvider: @unchecked Sendable {
         self.logger = logger
         self.clock = clock
         self.lockTimeout = lockTimeout
+        self.trustRoots = trustRoots
     }
 
     var entryPath: String { "\(directory)/\(profile.value).\(environment.rawValue).token" }
@@ -163,7 +166,9 @@ public final class TokenProvider: @unchecked Sendable {
     var associatedData: [UInt8] { Self.magic + Array("\(profile.value)\0\(environment.rawValue)".utf8) }
 
     func read(key: SecretBytes) -> Entry? {
-        guard let file = try? SecureFiles.read(entryPath, limit: 1 << 16),
+        // An entry someone else could have planted is ignored (and replaced).
+        guard (try? SecureFiles.checkOwnership(entryPath, roots: trustRoots)) != nil,
+              let file = try? SecureFiles.read(entryPath, limit: 1 << 16),
               file.count > 8 + 24 + 16, Array(file[0..<8]) == Self.magic
         else { return nil }
         let nonce = Array(file[8..<32]), sealed = Array(file[32...])
@@ -223,6 +228,7 @@ public final class TokenProvider: @unchecked Sendable {
 
     /// The per-user cache key, created once (first writer wins, via link(2)).
     func cacheKey(create: Bool) throws -> SecretBytes {
+        try SecureFiles.checkOwnership(keyPath, roots: trustRoots)
         if let bytes = try SecureFiles.read(keyPath, limit: 64), bytes.count == 32 {
             return SecretBytes(copying: bytes)
         }

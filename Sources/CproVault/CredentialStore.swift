@@ -91,3 +91,22 @@ public struct VaultLocked: DiagnosedError, CustomStringConvertible {
     public var diagnosis: Diagnosis { .vaultLocked }
     public func message(_ lang: Language) -> String { lang.pick(en, fr) }
 }
+
+extension Credentials {
+    /// Values read from a backend are checked like values typed in: a value
+    /// written by another tool (a keyring browser, `bao kv put`, a variable)
+    /// with a NUL, a line break or invalid UTF-8 would otherwise end up in a
+    /// header or an exported variable. The error names the field and backend.
+    public func checked(_ backend: BackendKind) throws -> Credentials {
+        for (field, value) in values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            do {
+                try Validation.check(field, value.secret)
+            } catch let f as Failure {
+                throw Failure(
+                    "the \(field.rawValue) read from the \(backend.rawValue) backend is unusable (\(f.en)); store it again with `cpro creds set \(field.rawValue)`",
+                    fr: "le \(field.rawValue) lu dans le backend \(backend.rawValue) est inutilisable (\(f.fr)) ; enregistrez-le à nouveau avec `cpro creds set \(field.rawValue)`")
+            }
+        }
+        return self
+    }
+}

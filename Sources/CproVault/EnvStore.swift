@@ -23,7 +23,7 @@ public struct EnvStore: CredentialStore {
                 out.values[field] = StoredValue(SecretBytes(utf8: v), setAt: 0)
             }
         }
-        return out
+        return try out.checked(kind)
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws { throw StoreError.readOnly(kind) }

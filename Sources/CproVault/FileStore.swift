@@ -19,6 +19,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     let environment: [String: String]
     let logger: Logger
     let notice: @Sendable (Failure) -> Void
+    /// Up to where the vault's folders must be the user's.
+    let trustRoots: [String]
 
     /// The passphrase key of the last header seen, so a command that opens the
     /// vault twice (before and inside the lock) pays Argon2id once. Guarded by
@@ -32,8 +34,10 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         path: String, lockPath: String, passphrases: PassphraseSource,
         params: VaultFormat.KDFParams = .standard, environment: [String: String] = [:],
         logger: Logger = Logger(label: "cpro.vault"),
+        trustRoots: [String] = [],
         notice: @escaping @Sendable (Failure) -> Void = { _ in }
     ) {
+        self.trustRoots = trustRoots
         self.notice = notice
         self.path = path
         self.lockPath = lockPath
@@ -64,7 +68,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         for (key, value) in vault.entries where key.profile == profile && key.environment == env {
             out.values[key.field] = value
         }
-        return out
+        return try out.checked(kind)
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws {
@@ -134,24 +138,42 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
                 throw Failure("a vault was created at \(path) meanwhile", fr: "un coffre a été créé entre-temps à \(path)")
             }
             let (file, _) = try VaultFormat.create(passphrase: passphrase, params: params)
-            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+            try commit(file)
         }
     }
 
-    /// Re-wraps the master key under a new passphrase; the sealed contents are
-    /// carried over byte for byte.
-    public func changePassphrase() throws {
+    /// A new passphrase and, by default, a new master key: every value is
+    /// sealed again, so an old copy of the vault and the old passphrase open
+    /// nothing written afterwards. `rewrapOnly` keeps the master key and the
+    /// sealed contents (fast, but an old copy plus the old passphrase still
+    /// yields the master key of every later write). The KDF settings keep, for
+    /// each parameter, the stronger of the vault's and the default.
+    public func changePassphrase(rewrapOnly: Bool = false) throws {
         guard exists else { throw noVault }
         _ = try openCurrent()  // check the old passphrase before asking for a new one
         let newPass = try newPassphrase(.change(path: path))
         try SecureFiles.withLock(lockPath) {
             SecureFiles.removeStaleTemporaries(of: path)
-            guard let (bytes, vault) = try loadAndOpen() else { throw noVault }
-            _ = bytes
-            let file = try VaultFormat.rewrap(vault, newPassphrase: newPass, params: max(params, vault.header.params))
-            try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+            guard let (_, vault) = try loadAndOpen() else { throw noVault }
+            let settings = VaultFormat.KDFParams.strongest(params, vault.header.params)
+            let file = rewrapOnly
+                ? try VaultFormat.rewrap(vault, newPassphrase: newPass, params: settings)
+                : try VaultFormat.rekey(vault, newPassphrase: newPass, params: settings)
+            try commit(file)
             cachedKEK = nil
+            cachedPassphrase = newPass
         }
+    }
+
+    /// The last check before a rename: cpro never writes a vault it could
+    /// not read back.
+    func commit(_ file: [UInt8]) throws {
+        guard file.count <= VaultFormat.maxFileSize else {
+            throw Failure(
+                "this change would make the vault \(file.count) bytes, over the \(VaultFormat.maxFileSize) bytes a vault may hold; nothing was changed: remove unused profiles first (`cpro creds remove --profile NAME`)",
+                fr: "cette modification porterait le coffre à \(file.count) octets, au-delà des \(VaultFormat.maxFileSize) octets permis ; rien n'a été modifié : retirez d'abord des profils inutilisés (`cpro creds remove --profile NOM`)")
+        }
+        try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
     }
 
     // MARK: internals
@@ -190,6 +212,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     struct NeedsKey: Error {}
 
     func loadAndOpen(deriveIfNeeded: Bool = true) throws -> ([UInt8], VaultFormat.Unlocked)? {
+        try SecureFiles.checkOwnership(path, roots: trustRoots)
         guard let bytes = try SecureFiles.read(path, limit: VaultFormat.maxFileSize) else { return nil }
         warnIfExposed()
         let header = try VaultFormat.parseHeader(bytes, path: path)
@@ -218,8 +241,15 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         // Everything that may prompt happens before the lock, so a person typing
         // slowly never holds up other processes.
         var creating: SecretBytes?
+        // A vault written with weaker KDF settings than today's gets a new key
+        // slot, derived here, before the lock.
+        var upgrade: (slot: [UInt8], header: VaultFormat.Header)?
         if exists {
-            _ = try openCurrent()
+            if let vault = try openCurrent(), vault.header.params.isWeaker(than: params), let passphrase = cachedPassphrase {
+                let settings = VaultFormat.KDFParams.strongest(params, vault.header.params)
+                upgrade = (Array(vault.header.bytes[0..<VaultFormat.keySlotADSize]),
+                           try VaultFormat.upgradedHeader(vault, passphrase: passphrase, params: settings))
+            }
         } else if createIfAbsent {
             creating = try pendingCreation ?? newPassphrase(.create(path: path))
         } else {
@@ -237,7 +267,12 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
                     if let (_, vault) = try loadAndOpen(deriveIfNeeded: false) {
                         var entries = vault.entries
                         try change(&entries)
-                        file = try VaultFormat.reseal(vault, entries: entries)
+                        if let upgrade, upgrade.slot == Array(vault.header.bytes[0..<VaultFormat.keySlotADSize]) {
+                            file = try VaultFormat.seal(vault, header: upgrade.header, entries: entries)
+                            logger.debug("vault: KDF settings raised to opslimit=\(params.opslimit) memlimit=\(params.memlimit >> 20)MiB")
+                        } else {
+                            file = try VaultFormat.reseal(vault, entries: entries)
+                        }
                     } else {
                         guard let passphrase = creating ?? cachedPassphrase else { throw noVault }
                         var entries: [CredentialKey: StoredValue] = [:]
@@ -246,7 +281,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
                         cachedPassphrase = passphrase
                         logger.debug("vault: created \(path)")
                     }
-                    try SecureFiles.atomicWrite(path, bytes: file, environment: environment)
+                    try commit(file)
                 }
                 return
             } catch is NeedsKey {

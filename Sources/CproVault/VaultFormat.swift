@@ -43,6 +43,13 @@ public enum VaultFormat {
         public static let standard = KDFParams(opslimit: 3, memlimit: 128 << 20)
         /// The floor accepted when writing a vault meant for use.
         public static let interactive = KDFParams(opslimit: 2, memlimit: 64 << 20)
+        /// Each parameter the stronger of the two: a change never weakens either.
+        public static func strongest(_ a: KDFParams, _ b: KDFParams) -> KDFParams {
+            KDFParams(opslimit: max(a.opslimit, b.opslimit), memlimit: max(a.memlimit, b.memlimit))
+        }
+        public func isWeaker(than other: KDFParams) -> Bool {
+            opslimit < other.opslimit || memlimit < other.memlimit
+        }
         /// Only for tests that open a vault thousands of times.
         public static let testOnlyWeak = KDFParams(opslimit: 1, memlimit: 8192)
 
@@ -229,8 +236,31 @@ public enum VaultFormat {
         vault.header.bytes + (try sealPayload(entries, header: vault.header, master: vault.masterKey))
     }
 
+    /// A new master key under a new passphrase (and salt), the entries sealed
+    /// again with it; the vault ID stays. An old copy of the file and the old
+    /// passphrase open nothing written after this.
+    public static func rekey(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
+        try Sodium.ensureInitialised()
+        let master = try SecretBytes(count: keySize) { out in
+            crypto_aead_xchacha20poly1305_ietf_keygen(out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        let header = try makeHeader(fileHeader: Array(vault.header.fileHeader), master: master, passphrase: newPassphrase, params: params)
+        return header.bytes + (try sealPayload(vault.entries, header: header, master: master))
+    }
+
+    /// The same master key in a new key slot (a new salt and KDF settings),
+    /// derived by the caller beforehand so no Argon2id runs under a lock.
+    public static func upgradedHeader(_ vault: Unlocked, passphrase: SecretBytes, params: KDFParams) throws -> Header {
+        try makeHeader(fileHeader: Array(vault.header.fileHeader), master: vault.masterKey, passphrase: passphrase, params: params)
+    }
+
+    /// The whole file for new entries under a given header of the same master key.
+    public static func seal(_ vault: Unlocked, header: Header, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
+        header.bytes + (try sealPayload(entries, header: header, master: vault.masterKey))
+    }
+
     /// A new passphrase wraps the same master key under a new salt; the sealed
-    /// payload is carried over unchanged.
+    /// payload is carried over unchanged (`vault passwd --rewrap-only`).
     public static func rewrap(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
         let header = try makeHeader(
             fileHeader: Array(vault.header.fileHeader), master: vault.masterKey, passphrase: newPassphrase, params: params)

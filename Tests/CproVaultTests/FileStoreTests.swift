@@ -129,6 +129,79 @@ func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidS
         #expect(try await reopened.read(.default, .production)[.techPassword]?.unprotectedString == "kept")
     }
 
+    /// An attacker holding an old copy and the old passphrase must not open
+    /// what is written after `passwd` (the master key changed).
+    @Test func passwdMakesANewMasterKey() async throws {
+        let dir = tempDir()
+        let key = CredentialKey(.default, .production, .techPassword)
+        try await makeStore(dir).write([key: StoredValue(SecretBytes(utf8: "before"), setAt: 7)])
+        let oldCopy = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
+        let oldHeader = try VaultFormat.parseHeader(oldCopy, path: "old")
+        let oldKEK = try VaultFormat.deriveKeyEncryptionKey(oldHeader, passphrase: SecretBytes(utf8: "correct horse battery"))
+        let oldMaster = try VaultFormat.open(oldCopy, header: oldHeader, kek: oldKEK, path: "old").masterKey
+        try makeStore(dir).changePassphrase()
+        let renewed = makeStore(dir, pass: "the new passphrase")
+        try await renewed.write([key: StoredValue(SecretBytes(utf8: "after"), setAt: 8)])
+        let now = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
+        let header = try VaultFormat.parseHeader(now, path: "now")
+        #expect(Array(header.fileHeader) == Array(oldHeader.fileHeader), "same vault ID")
+        // The old master key does not open the new contents.
+        #expect(throws: (any Error).self) { _ = try VaultFormat.open(now, header: header, kek: oldMaster, path: "now") }
+        let newMaster = try VaultFormat.open(now, header: header, kek: try VaultFormat.deriveKeyEncryptionKey(header, passphrase: SecretBytes(utf8: "the new passphrase")), path: "now").masterKey
+        #expect(newMaster != oldMaster)
+        #expect(try await renewed.read(.default, .production)[.techPassword]?.unprotectedString == "after")
+    }
+
+    @Test func rewrapOnlyKeepsTheMasterKey() async throws {
+        let dir = tempDir()
+        try await makeStore(dir).write([CredentialKey(.default, .sandbox, .clientID): StoredValue(SecretBytes(utf8: "x"), setAt: 1)])
+        let before = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
+        try makeStore(dir).changePassphrase(rewrapOnly: true)
+        let after = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
+        #expect(Array(before[VaultFormat.headerSize...]) == Array(after[VaultFormat.headerSize...]), "sealed contents byte for byte")
+    }
+
+    /// Each KDF parameter keeps the stronger of the vault's and the store's:
+    /// a vault with more passes and less memory must not lose its passes.
+    @Test func kdfSettingsNeverWeakenAndWeakVaultsAreUpgradedOnWrite() async throws {
+        let dir = tempDir()
+        let strongOps = VaultFormat.KDFParams(opslimit: 4, memlimit: 8192)
+        let first = FileStore(path: dir + "/vault.cpro", lockPath: dir + "/vault.lock", passphrases: FixedPassphrase(value: "correct horse battery"), params: strongOps)
+        try await first.write([CredentialKey(.default, .sandbox, .clientID): StoredValue(SecretBytes(utf8: "x"), setAt: 1)])
+        let moreMemory = VaultFormat.KDFParams(opslimit: 1, memlimit: 16384)
+        let second = FileStore(path: dir + "/vault.cpro", lockPath: dir + "/vault.lock", passphrases: FixedPassphrase(value: "correct horse battery"), params: moreMemory)
+        try second.changePassphrase()
+        var h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v")
+        #expect(h.params == VaultFormat.KDFParams(opslimit: 4, memlimit: 16384))
+        // A plain write by a store whose default is stronger raises the vault's settings.
+        let stronger = FileStore(path: dir + "/vault.cpro", lockPath: dir + "/vault.lock", passphrases: FixedPassphrase(value: "the new passphrase"),
+                                 params: VaultFormat.KDFParams(opslimit: 5, memlimit: 16384))
+        try await stronger.write([CredentialKey(.default, .sandbox, .clientSecret): StoredValue(SecretBytes(utf8: "y"), setAt: 2)])
+        h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v")
+        #expect(h.params.opslimit == 5)
+        #expect(try await makeStore(dir, pass: "the new passphrase").read(.default, .sandbox).values.count == 2)
+    }
+
+    /// Today's limit is what the reader accepts: a write past it is refused
+    /// before any rename, and the vault stays as it was.
+    @Test func aWriteTheReaderWouldRefuseIsRefused() async throws {
+        let dir = tempDir()
+        let store = makeStore(dir)
+        try await store.write([CredentialKey(.default, .sandbox, .clientID): StoredValue(SecretBytes(utf8: "x"), setAt: 1)])
+        let before = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: VaultFormat.maxFileSize))
+        let big = String(repeating: "v", count: Validation.maxValueBytes)
+        var values: [CredentialKey: StoredValue] = [:]
+        for i in 0..<200 {
+            for f in StoredField.allCases {
+                values[CredentialKey(try ProfileName("p\(i)"), .production, f)] = StoredValue(SecretBytes(utf8: f == .techLogin ? "TECH_\(i)@cpro.fr" : big), setAt: 1)
+            }
+        }
+        let e = await #expect(throws: Failure.self) { try await store.write(values) }
+        #expect(e?.en.contains("nothing was changed") == true)
+        #expect(try SecureFiles.read(dir + "/vault.cpro", limit: VaultFormat.maxFileSize) == before)
+        #expect(try await store.list().count == 1)
+    }
+
     @Test func staleTemporariesAreCleanedOnTheNextWrite() async throws {
         let dir = tempDir()
         let store = makeStore(dir)
@@ -172,5 +245,22 @@ final class NoticeBox: @unchecked Sendable {
         await #expect(throws: Failure.self) { try await store.write([:]) }
         await #expect(throws: Failure.self) { _ = try await store.remove([]) }
         #expect(await store.status().state == .ready)
+    }
+}
+
+@Suite struct StoredValueCheckTests {
+    /// A value another tool put in a backend is checked as if typed in.
+    @Test func aControlCharacterReadFromTheVaultIsNamed() async throws {
+        let dir = tempDir()
+        try await makeStore(dir).write([CredentialKey(.default, .sandbox, .clientSecret): StoredValue(SecretBytes(utf8: "abc\u{0}def"), setAt: 1)])
+        let e = await #expect(throws: Failure.self) { _ = try await makeStore(dir).read(.default, .sandbox) }
+        #expect(e?.en.contains("client-secret read from the file backend") == true, "\(String(describing: e))")
+        #expect(e?.en.contains("abc") == false, "never the value")
+    }
+
+    @Test func aLineBreakInAVariableIsNamed() async throws {
+        let env = EnvStore(variables: ["PISTE_CLIENT_SECRET": "line1\nline2"], profile: .default, environment: .sandbox)
+        let e = await #expect(throws: Failure.self) { _ = try await env.read(.default, .sandbox) }
+        #expect(e?.en.contains("client-secret read from the env backend") == true)
     }
 }

@@ -97,15 +97,27 @@ struct VaultStatus: AsyncParsableCommand {
 struct VaultPasswd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passwd",
-        abstract: "Change the file vault's passphrase (the stored values are not re-encrypted).",
-        discussion: "Non-interactive: the current passphrase in CPRO_VAULT_PASSPHRASE, the new one in CPRO_VAULT_NEW_PASSPHRASE.")
+        abstract: "Change the file vault's passphrase, with a new master key: every value is encrypted again.",
+        discussion: """
+            An old copy of the vault and the old passphrase then open nothing written afterwards. \
+            --rewrap-only keeps the master key (faster, but an old copy plus the old passphrase still \
+            opens later writes). The KDF settings never weaken. Non-interactive: the current passphrase \
+            in CPRO_VAULT_PASSPHRASE, the new one in CPRO_VAULT_NEW_PASSPHRASE.
+            """)
 
     @OptionGroup var globals: GlobalOptions
+
+    @Flag(help: "Keep the master key; only wrap it under the new passphrase (see docs/vault-format.md).")
+    var rewrapOnly = false
 
     func run() async throws {
         let ctx = try Context(globals)
         let store = ctx.fileStore()
-        try store.changePassphrase()
-        ctx.output.say("Changed the passphrase of \(store.path).", "Phrase de passe de \(store.path) changée.")
+        try store.changePassphrase(rewrapOnly: rewrapOnly)
+        if rewrapOnly {
+            ctx.output.say("Changed the passphrase of \(store.path) (same master key).", "Phrase de passe de \(store.path) changée (même clé maîtresse).")
+        } else {
+            ctx.output.say("Changed the passphrase and the master key of \(store.path).", "Phrase de passe et clé maîtresse de \(store.path) changées.")
+        }
     }
 }
