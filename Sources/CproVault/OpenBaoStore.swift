@@ -272,11 +272,13 @@ public struct OpenBaoStore: CredentialStore {
     func patch(_ path: String, _ values: [(String, SecretBytes?)], token: Token) async throws -> Int {
         for _ in 0..<Self.casAttempts {
             let (version, live) = try await currentVersion(path, token: token)
-            // Tests widen the window between reading the version and writing,
-            // so concurrent writers are sure to collide.
+            #if DEBUG
+            // Tests (debug builds only) widen the window between reading the
+            // version and writing, so concurrent writers are sure to collide.
             if let ms = environment["CPRO_TEST_OPENBAO_HOLD_MS"].flatMap(UInt64.init), ms > 0 {
                 try await Task.sleep(nanoseconds: ms * 1_000_000)
             }
+            #endif
             // A merge patch needs a live version to merge into; otherwise write
             // a whole new version (deletions then mean nothing to keep).
             let creating = !live
@@ -321,7 +323,7 @@ public struct OpenBaoStore: CredentialStore {
             guard let f = StoredField(rawValue: k) else { continue }
             out.values[f] = StoredValue(v, setAt: secret.setAt[k] ?? 0)
         }
-        return out
+        return try out.checked(kind)
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws {
@@ -352,21 +354,14 @@ public struct OpenBaoStore: CredentialStore {
                 if !setAtOnly.isEmpty { try await noteSetAt(path, setAtOnly.map { ($0.field.rawValue, nil) }, token: token) }
                 continue
             }
-            // Deleting has no check-and-set: only when the version read is still
-            // the current one, so a value set meanwhile is not deleted with it.
-            var deleteWhole = secret.values.count == present.count && secret.otherKeys == 0
-            if deleteWhole { deleteWhole = try await currentVersion(path, token: token).version == secret.version }
-            if deleteWhole {
-                // Nothing else lives there: delete the secret with every version.
-                let a = try await call("DELETE", metadataPath(path), token: token)
-                guard a.status == 204 || a.status == 200 || a.status == 404 else {
-                    throw await failure(a, doing: "deleting \(path)", capability: "delete", path: metadataPath(path), token: token)
-                }
-            } else {
-                let version = try await patch(path, present.sorted().map { ($0.field.rawValue, nil) }, token: token)
-                try await destroyVersions(before: version, path, token: token)
-                try await noteSetAt(path, present.sorted().map { ($0.field.rawValue, nil) }, token: token)
-            }
+            // Under check-and-set, always: a new version without these keys
+            // (a value set meanwhile makes the write fail and start over), then
+            // the older versions destroyed. Never a DELETE of the metadata, which
+            // has no check-and-set and would take a concurrent write with it; a
+            // secret left empty reads as no values.
+            let version = try await patch(path, present.sorted().map { ($0.field.rawValue, nil) }, token: token)
+            try await destroyVersions(before: version, path, token: token)
+            try await noteSetAt(path, present.sorted().map { ($0.field.rawValue, nil) }, token: token)
             removed += present
         }
         return removed.sorted()

@@ -23,8 +23,13 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
 
     public static let schemaName = "fr.cpro.Credential"
 
+    /// Held across a write's store and clean-up, so two writers of one value
+    /// never delete each other's new item. nil: no lock (tests of one process).
+    let lockPath: String?
+
     public init(environment: [String: String], logger: Logger = Logger(label: "cpro.secret-service"),
-                readTimeout: Double = 5, unlockTimeout: Double = 120) {
+                readTimeout: Double = 5, unlockTimeout: Double = 120, lockPath: String? = nil) {
+        self.lockPath = lockPath
         self.environment = environment
         self.logger = logger
         // A busy desktop (or a loaded test machine) may need longer than 5 s.
@@ -144,20 +149,28 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
         try defaultCollectionUnlocked()
         var out = Credentials()
-        for item in try search(["profile": profile.value, "environment": env.rawValue], secrets: true) {
+        for item in try search(["application": "cpro", "profile": profile.value, "environment": env.rawValue], secrets: true) {
             guard let f = item.attributes["field"].flatMap(StoredField.init(rawValue:)), let secret = item.secret else { continue }
             let setAt = item.attributes["set_at"].flatMap(Int64.init) ?? 0
             if let existing = out.values[f], existing.setAt > setAt { continue }
             out.values[f] = StoredValue(secret, setAt: setAt)
         }
-        return out
+        return try out.checked(kind)
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws {
         try defaultCollectionUnlocked()
+        if let lockPath {
+            try SecureFiles.ensurePrivateDirectory(SecureFiles.dirname(of: lockPath))
+            try SecureFiles.withLock(lockPath, timeout: 60) { try store(values) }
+        } else {
+            try store(values)
+        }
+    }
+
+    func store(_ values: [CredentialKey: StoredValue]) throws {
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             var attrs = Self.attributes(key)
-            attrs["application"] = "cpro"
             attrs["set_at"] = String(value.setAt)
             let label = "cpro: \(key.environment.rawValue) / \(key.profile.value) - \(key.field.label(.en))"
             try bounded(readTimeout, what: "storing in the keyring") { cancellable in
@@ -176,9 +189,14 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
                 }
                 if stored == 0 { throw Self.gerror(error) }
             }
-            // Then remove older items of the same value (another set_at, or
-            // stored by secret-tool), so the new one is never missing meanwhile.
-            for old in try search(Self.attributes(key), secrets: false) where old.attributes["set_at"] != String(value.setAt) {
+            // Then remove older items of the same value (an earlier set_at, or
+            // none), so the new one is never missing meanwhile; a newer one,
+            // stored by a writer with a later clock, stays.
+            for old in try search(Self.attributes(key), secrets: false) {
+                if let t = old.attributes["set_at"].flatMap(Int64.init), t >= value.setAt {
+                    g_object_unref(old.pointer)
+                    continue
+                }
                 try delete(old)
             }
             logger.debug("secret-service: stored \(key)")
@@ -236,8 +254,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         let secret: SecretBytes?
     }
 
+    /// Every search carries `application=cpro`: items of other programs that
+    /// happen to use the same attribute names are never read nor deleted.
     static func attributes(_ key: CredentialKey) -> [String: String] {
-        ["profile": key.profile.value, "environment": key.environment.rawValue, "field": key.field.rawValue]
+        ["application": "cpro", "profile": key.profile.value, "environment": key.environment.rawValue, "field": key.field.rawValue]
     }
 
     static func table(_ attrs: [String: String]) -> OpaquePointer {

@@ -42,9 +42,16 @@ import Testing
         #expect(removed.status == 0 && removed.stderr.contains("Removed"), "\(removed.stderr)")
         #expect(try await cli.run(["creds", "get", "client-id", "--profile", "alpha"]).status == 1)
         #expect(try await cli.run(["creds", "get", "client-id", "--profile", "alpha", "--env", "production"]).status == 0)
-        // All four gone: the secret is deleted with its history, not left as an empty version.
-        let (status, _) = try await bao.api("GET", "secret/metadata/\(cli.openbaoPrefix)/alpha/sandbox")
-        #expect(status == 404)
+        // All four gone, under check-and-set: an empty current version, every
+        // older version destroyed, and no blind delete of the metadata.
+        let (status, meta) = try await bao.api("GET", "secret/metadata/\(cli.openbaoPrefix)/alpha/sandbox")
+        #expect(status == 200)
+        let data = meta["data"] as? [String: Any]
+        let current = data?["current_version"] as? Int ?? 0
+        let versions = data?["versions"] as? [String: [String: Any]] ?? [:]
+        #expect(versions.filter { Int($0.key) ?? 0 < current }.allSatisfy { $0.value["destroyed"] as? Bool == true }, "\(versions)")
+        let (_, latest) = try await bao.api("GET", "secret/data/\(cli.openbaoPrefix)/alpha/sandbox")
+        #expect(((latest["data"] as? [String: Any])?["data"] as? [String: Any])?.isEmpty == true, "\(latest)")
     }
 
     @Test func interoperatesWithTheBaoCommand() async throws {

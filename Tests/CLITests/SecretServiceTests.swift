@@ -79,11 +79,40 @@ struct SecretServiceTests {
         try await cli.run(["creds", "set", "--stdin", "tech-password", "--profile", p], stdin: Array("from cpro: \"é\" $x".utf8))
         let (rc, value) = try await secretTool(["lookup", "profile", p, "environment", "sandbox", "field", "tech-password"])
         #expect(rc == 0 && value == "from cpro: \"é\" $x")
-        _ = try await secretTool(["store", "--label=by hand", "profile", p, "environment", "production", "field", "client-id"], stdin: "from secret-tool ü")
+        _ = try await secretTool(["store", "--label=by hand", "application", "cpro", "profile", p, "environment", "production", "field", "client-id"], stdin: "from secret-tool ü")
         #expect(try await cli.run(["creds", "get", "client-id", "--profile", p, "--env", "production"]).stdout == "from secret-tool ü\n")
         let (_, labels) = try await secretTool(["search", "profile", p, "environment", "sandbox", "field", "tech-password"])
         #expect(labels.contains("label = cpro: sandbox / \(p) - Chorus Pro technical account password"))
         #expect(!labels.contains("attribute") || !labels.contains("from cpro"), "nothing secret in attributes")
+    }
+
+    /// Another program's items with the same attribute names are cpro's
+    /// business neither to read nor to delete.
+    @Test func foreignItemsAreNeitherReadNorDeleted() async throws {
+        let cli = Self.cli()
+        let p = Self.unique()
+        _ = try await secretTool(["store", "--label=other app", "profile", p, "environment", "sandbox", "field", "client-id"], stdin: "not cpro's")
+        #expect(try await cli.run(["creds", "get", "client-id", "--profile", p]).status == 1)
+        #expect(try await cli.run(["creds", "set", "--stdin", "client-id", "--profile", p], stdin: Array("cpro's".utf8)).status == 0)
+        #expect(try await cli.run(["creds", "get", "client-id", "--profile", p]).stdout == "cpro's\n")
+        #expect(try await cli.run(["creds", "remove", "client-id", "--profile", p]).status == 0)
+        let (_, all) = try await secretTool(["search", "--all", "--unlock", "profile", p, "environment", "sandbox", "field", "client-id"])
+        #expect(all.contains("label = other app") && !all.contains("label = cpro:"), "\(all)")
+    }
+
+    /// Writers of one value at once, each with its own time: the value is
+    /// never lost, and what is left is one of those written.
+    @Test func concurrentWritersOfOneValueNeverEraseEachOther() async throws {
+        let cli = Self.cli()
+        let p = Self.unique()
+        var running: [Running] = []
+        for i in 0..<8 {
+            running.append(try cli.start(["creds", "set", "--stdin", "tech-login", "--profile", p], stdin: Array("TECH_\(i)@cpro.fr".utf8)))
+        }
+        for r in running { #expect(try await r.wait().status == 0) }
+        let got = try await cli.run(["creds", "get", "tech-login", "--profile", p])
+        #expect(got.status == 0, "\(got.stderr)")
+        #expect((0..<8).map { "TECH_\($0)@cpro.fr\n" }.contains(got.stdout))
     }
 
     @Test func migrationFileToSecretServiceToFileKeepsEveryValue() async throws {
