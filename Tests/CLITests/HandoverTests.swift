@@ -37,9 +37,14 @@ import Testing
 
     @Test func shellExportFromTheEnvBackendSurvivesEval() async throws {
         let cli = Cli(passphrase: nil)
-        let nasty = "line one\nline 'two' \"$HOME\" `id` \\ #x ${PATH} \t end "
+        // Every printable shell metacharacter; control characters are refused
+        // from every backend (the formatter's own tests cover any value).
+        let nasty = "line 'two' \"$HOME\" `id` \\ #x ${PATH} $(id) ; & | < > * ? ! ~ end é "
         let r = try await cli.run(["creds", "export", "--backend", "env"], env: ["PISTE_CLIENT_SECRET": nasty, "PISTE_CLIENT_ID": "id"])
         #expect(r.status == 0)
+        let refused = try await cli.run(["creds", "export", "--backend", "env"], env: ["PISTE_CLIENT_SECRET": "a\nb", "PISTE_CLIENT_ID": "id"])
+        #expect(refused.status == 1 && refused.stderr.contains("client-secret read from the env backend"), "\(refused.stderr)")
+        #expect(refused.stdout.isEmpty)
         let script = NSTemporaryDirectory() + "exp-" + UUID().uuidString
         try r.stdout.write(toFile: script, atomically: true, encoding: .utf8)
         for shell in ["bash", "dash", "zsh"] {
@@ -66,12 +71,13 @@ import Testing
     @Test func execPassesVariablesNotThePassphraseAndTheExitStatus() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
-        let env = try await cli.run(["exec", "--with-token", "--", "env"], env: ["PISTE_CLIENT_SECRET": "stale", "CPRO_ACCOUNT": "stale"])
+        let env = try await cli.run(["exec", "--only", "client-secret,tech-password,token", "--", "env"], env: ["PISTE_CLIENT_SECRET": "stale", "CPRO_ACCOUNT": "stale"])
         #expect(env.status == 0, "\(env.stderr)")
         let lines = Set(env.stdout.split(separator: "\n").map(String.init))
         #expect(lines.contains("PISTE_CLIENT_SECRET=\(Cli.simClientSecret)"))
         #expect(lines.contains("CPRO_TECH_PASSWORD=\(Cli.simTechPassword)"))
         #expect(lines.contains { $0.hasPrefix("PISTE_ACCESS_TOKEN=sim-") })
+        #expect(!lines.contains { $0.hasPrefix("CPRO_ACCOUNT=") }, "not asked for, and the stale one removed")
         #expect(lines.contains("CPRO_EXEC=default/sandbox"))
         #expect(!lines.contains { $0.hasPrefix("CPRO_VAULT_PASSPHRASE=") }, "the vault passphrase stays with cpro")
         #expect(lines.filter { $0.hasPrefix("PISTE_CLIENT_SECRET=") }.count == 1, "conflicting variables removed first")
@@ -84,6 +90,50 @@ import Testing
         #expect(try await cli.run(["exec"]).status != 0)
     }
 
+    /// Least privilege: --with-token alone gives what an API call needs, not
+    /// what makes tokens; --only gives exactly what it names.
+    @Test func execGivesOnlyWhatIsAsked() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let tokenOnly = try await cli.run(["exec", "--with-token", "--", "env"])
+        let names = Set(tokenOnly.stdout.split(separator: "\n").compactMap { $0.split(separator: "=").first.map(String.init) })
+        #expect(names.isSuperset(of: ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT", "CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"]), "\(names)")
+        #expect(names.isDisjoint(with: ["PISTE_CLIENT_SECRET", "PISTE_CLIENT_ID", "CPRO_TECH_PASSWORD", "CPRO_TECH_LOGIN"]), "\(names)")
+        let one = try await cli.run(["exec", "--only", "cpro-account", "--", "env"])
+        let oneNames = Set(one.stdout.split(separator: "\n").compactMap { $0.split(separator: "=").first.map(String.init) })
+        #expect(oneNames.intersection(HandedNames.all) == ["CPRO_ACCOUNT"])
+        #expect(try await cli.run(["exec", "--only", "nonsense", "--", "true"]).status == 1)
+    }
+
+    /// In CI, the child's output never shows a handed-over secret, even split
+    /// across writes; signals reach the child; its exit status is kept.
+    @Test func maskConcealsSecretsInTheChildsOutput() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let script = #"printf 'secret=%s\n' "$PISTE_CLIENT_SECRET"; printf '%s' "$CPRO_TECH_PASSWORD" | head -c 5; sleep 0.2; printf '%s' "$CPRO_TECH_PASSWORD" | tail -c +6; echo; echo "acct=$CPRO_ACCOUNT" >&2; echo "id=$PISTE_CLIENT_ID"; exit 3"#
+        let r = try await cli.run(["exec", "--", "sh", "-c", script], env: ["CI": "true"])
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(!r.all.contains(Cli.simClientSecret) && !r.all.contains(Cli.simTechPassword), "\(r.all)")
+        #expect(r.stdout.contains("secret=<concealed by cpro>"))
+        #expect(r.stdout.contains("<concealed by cpro>\n"), "the password written in two pieces: \(r.stdout)")
+        #expect(r.stderr.contains("acct=<concealed by cpro>"))
+        #expect(r.stdout.contains("id=\(Cli.simClientID)"), "identifiers are not secrets")
+        let plain = try await cli.run(["exec", "--no-mask", "--", "sh", "-c", "echo $PISTE_CLIENT_SECRET"], env: ["CI": "true"])
+        #expect(plain.stdout == Cli.simClientSecret + "\n")
+
+        // A SIGTERM sent to cpro reaches the masked child.
+        let running = try cli.start(["exec", "--mask", "--", "sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"])
+        var ready = false
+        for _ in 0..<600 where !ready {
+            await sleep(ms: 50)
+            ready = ((try? String(contentsOfFile: running.outPath, encoding: .utf8)) ?? "").contains("ready")
+        }
+        #expect(ready)
+        kill(running.child.pid, SIGTERM)
+        let done = try await running.wait()
+        #expect(done.status == 42 && done.stdout.contains("got-term"), "\(done.stdout) \(done.stderr)")
+    }
+
     @Test func noSecretInAnyProcessArgumentsDuringExec() async throws {
         let cli = Cli()
         try await cli.storeSimCredentials()
@@ -92,7 +142,7 @@ import Testing
         // seconds to get there), and a little longer.
         var sawSleep = false
         var extra = 10
-        for _ in 0..<1200 where extra > 0 {
+        for _ in 0..<3000 where extra > 0 {
             let lines = allCommandLines()
             sawSleep = sawSleep || lines.contains { $0.hasPrefix("sleep 8") }
             for line in lines where line.contains(Cli.simClientSecret) || line.contains(Cli.simTechPassword) || line.contains(Cli.passphrase) {
@@ -141,4 +191,11 @@ import Testing
         let denied = try await cli.run(["api", "structures/v1/rechercher", "--json"])
         #expect(denied.status == 1 && denied.stdout.contains("api_access_denied"))
     }
+}
+
+enum HandedNames {
+    static let all: Set<String> = [
+        "PISTE_CLIENT_ID", "PISTE_CLIENT_SECRET", "CPRO_TECH_LOGIN", "CPRO_TECH_PASSWORD", "CPRO_ACCOUNT",
+        "PISTE_OAUTH_URL", "CPRO_API_URL", "PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT",
+    ]
 }

@@ -48,13 +48,41 @@ enum HandedVariables {
     static let tokenNames = ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT"]
     static let allNames = StoredField.allCases.map(\.variableName) + ["CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"] + tokenNames
 
-    static func resolve(_ ctx: Context, withToken: Bool, naming: [String: String]) async throws -> [ExportVariable] {
+    /// The values whose sight would let someone act as you (masked by `exec --mask`).
+    static let secretNames: Set<String> = ["PISTE_CLIENT_SECRET", "CPRO_TECH_PASSWORD", "CPRO_ACCOUNT", "PISTE_ACCESS_TOKEN"]
+    /// What `exec --with-token` alone hands over: enough to call the API, not
+    /// to get tokens or change the technical account's password.
+    static let tokenOnly: Set<String> = ["PISTE_ACCESS_TOKEN", "PISTE_TOKEN_EXPIRES_AT", "CPRO_ACCOUNT", "PISTE_OAUTH_URL", "CPRO_API_URL"]
+    static let shortNames: [String: [String]] = [
+        "client-id": ["PISTE_CLIENT_ID"], "client-secret": ["PISTE_CLIENT_SECRET"], "tech-login": ["CPRO_TECH_LOGIN"],
+        "tech-password": ["CPRO_TECH_PASSWORD"], "cpro-account": ["CPRO_ACCOUNT"], "oauth-url": ["PISTE_OAUTH_URL"],
+        "api-url": ["CPRO_API_URL"], "token": tokenNames,
+    ]
+
+    /// `--only a,b,...`: contract names or their short forms (`token`, `cpro-account`, ...).
+    static func parseOnly(_ text: String) throws -> Set<String> {
+        var out = Set<String>()
+        for raw in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
+            if let names = shortNames[raw.lowercased()] {
+                out.formUnion(names)
+            } else if allNames.contains(raw) {
+                out.insert(raw)
+            } else {
+                let known = (shortNames.keys.sorted() + allNames).joined(separator: ", ")
+                throw Failure("--only: unknown name (names: \(known))", fr: "--only : nom inconnu (noms : \(known))")
+            }
+        }
+        guard !out.isEmpty else { throw Failure("--only needs at least one name", fr: "--only demande au moins un nom") }
+        return out
+    }
+
+    static func resolve(_ ctx: Context, withToken: Bool, naming: [String: String], only: Set<String>? = nil) async throws -> [ExportVariable] {
         let store = try ctx.store()
         let creds = try await store.read(ctx.profile, ctx.pisteEnvironment)
         guard !creds.values.isEmpty else {
             throw NotSet(field: "client-id", selection: ctx.selection, backend: store.kind)
         }
-        let missing = creds.missing
+        let missing = creds.missing.filter { only?.contains($0.variableName) ?? true }
         if !missing.isEmpty {
             ctx.output.warn(Failure(
                 "not set for \(ctx.selection), so not exported: \(missing.map(\.rawValue).joined(separator: ", "))",
@@ -68,7 +96,7 @@ enum HandedVariables {
         let endpoints = try ctx.endpoints()
         vars.append(ExportVariable("PISTE_OAUTH_URL", SecretBytes(utf8: endpoints.oauthURL)))
         vars.append(ExportVariable("CPRO_API_URL", SecretBytes(utf8: endpoints.apiURL)))
-        if withToken {
+        if withToken || !(only ?? []).isDisjoint(with: tokenNames) {
             let token = try await ctx.tokenProvider(store, endpoints: endpoints).token()
             vars.append(ExportVariable("PISTE_ACCESS_TOKEN", token.value))
             vars.append(ExportVariable("PISTE_TOKEN_EXPIRES_AT", SecretBytes(utf8: token.expiresAt.rfc3339)))
@@ -76,6 +104,15 @@ enum HandedVariables {
         if ctx.pisteEnvironment == .production {
             ctx.output.say("Handing over PRODUCTION credentials (\(ctx.selection)).",
                            "Transmission des identifiants de PRODUCTION (\(ctx.selection)).")
+        }
+        if let only {
+            vars = vars.filter { only.contains($0.name) }
+            let absent = only.subtracting(vars.map(\.name))
+            if !absent.isEmpty {
+                throw Failure(
+                    "not available for \(ctx.selection): \(absent.sorted().joined(separator: ", ")) (store the fields they come from first)",
+                    fr: "non disponible(s) pour \(ctx.selection) : \(absent.sorted().joined(separator: ", ")) (enregistrez d'abord les champs dont ils viennent)")
+            }
         }
         return vars.map { ExportVariable(naming[$0.name] ?? $0.name, $0.value) }
     }
@@ -127,14 +164,24 @@ struct Exec: AsyncParsableCommand {
         discussion: """
             cpro resolves the variables once, removes any of the same names (and the vault \
             passphrase) from the environment, sets CPRO_EXEC, and replaces itself with the command, \
-            whose exit status becomes cpro's. Nested `cpro exec` is refused unless --nested.
+            whose exit status becomes cpro's. Nested `cpro exec` is refused unless --nested. \
+            Least privilege: --only names what the command gets; --with-token alone gives the token, \
+            its expiry, CPRO_ACCOUNT and the URLs, not the client secret. --mask (the default when CI \
+            is set) keeps cpro between the command and its output, replacing every secret handed \
+            over with <concealed by cpro>, forwarding signals and keeping the exit status.
             """)
 
     @OptionGroup var globals: GlobalOptions
     @OptionGroup var naming: NamingOptions
 
-    @Flag(help: "Also pass a valid access token and its expiry.")
+    @Flag(help: "Pass a valid access token and its expiry, with CPRO_ACCOUNT and the URLs only (add --only for more).")
     var withToken = false
+
+    @Option(help: ArgumentHelp("Only these of the exported values, e.g. token,cpro-account (short names or variable names).", valueName: "NAMES"))
+    var only: String?
+
+    @Flag(inversion: .prefixedNo, help: "Conceal the secrets in the command's output (default: on when CI is set).")
+    var mask: Bool?
 
     @Flag(help: "Allow running inside another cpro exec.")
     var nested = false
@@ -154,7 +201,9 @@ struct Exec: AsyncParsableCommand {
                 fr: "déjà dans `cpro exec` (pour \(outer)) ; les variables sont là. Utilisez --nested pour le lancer quand même")
         }
         let mapping = try naming.mapping()
-        let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping)
+        var wanted = try only.map(HandedVariables.parseOnly)
+        if wanted == nil && withToken { wanted = HandedVariables.tokenOnly }
+        let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping, only: wanted)
         var removed = Set(HandedVariables.allNames).union(mapping.values)
         removed.formUnion(["CPRO_VAULT_PASSPHRASE", "CPRO_VAULT_NEW_PASSPHRASE", "CPRO_EXEC"])
         // The OpenBao token opens every profile's secrets; the child gets the
@@ -169,6 +218,18 @@ struct Exec: AsyncParsableCommand {
             throw ExitCode(127)
         }
         Hardening.restoreForChild()
+        let ci = (ctx.environment["CI"] ?? "").lowercased()
+        if mask ?? (!ci.isEmpty && ci != "false" && ci != "0") {
+            let original = Dictionary(mapping.map { ($0.value, $0.key) }) { a, _ in a }
+            let secrets = vars.filter { HandedVariables.secretNames.contains(original[$0.name] ?? $0.name) }.map { $0.value.unprotectedBytes }
+            do {
+                throw ExitCode(try MaskedRun.run(path, argv: command, envp: environment, secrets: secrets))
+            } catch let e as MaskedRun.SpawnFailure {
+                ctx.output.say(Failure("cannot run \(program): \(String(cString: strerror(e.code)))",
+                                       fr: "impossible de lancer \(program) : \(String(cString: strerror(e.code)))"))
+                throw ExitCode(e.code == ENOENT ? 127 : 126)
+            }
+        }
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         execve(path, argv, envp)
