@@ -67,7 +67,7 @@ public struct Context: Sendable {
         let out = output
         return FileStore(
             path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases,
-            environment: environment, logger: logger, notice: { out.warn($0) })
+            environment: environment, logger: logger, trustRoots: settings.paths.trustRoots, notice: { out.warn($0) })
     }
 
     /// The selected backend. Never falls back to another one.
@@ -82,7 +82,7 @@ public struct Context: Sendable {
         case .env:
             return EnvStore(variables: environment, profile: profile, environment: pisteEnvironment)
         case .secretService:
-            return SecretServiceStore(environment: environment, logger: logger)
+            return SecretServiceStore(environment: environment, logger: logger, lockPath: settings.paths.dataDirectory + "/secret-service.lock")
         case .openbao:
             return OpenBaoStore(settings: try settings.openbao(), environment: environment, logger: logger)
         }
@@ -116,6 +116,7 @@ public struct Context: Sendable {
         TokenProvider(
             store: store, profile: profile, environment: pisteEnvironment, endpoints: endpoints,
             directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
+            trustRoots: settings.paths.trustRoots,
             margin: Int64(settings.config.integer("token_refresh_margin") ?? Int(TokenProvider.defaultMargin)),
             client: TokenClient(transport: transport, logger: logger), logger: logger)
     }

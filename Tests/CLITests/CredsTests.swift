@@ -132,6 +132,9 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == "s3cr3t \"$x\"\n")
         #expect(try await cli.run(["creds", "get", "tech-password"]).stdout == "pw é\n")
+        #expect(!FileManager.default.fileExists(atPath: cli.home + "/config.toml"), "endpoints are not taken by default")
+        #expect(r.stderr.contains("--with-endpoints"))
+        #expect(try await cli.run(["creds", "import", "--with-endpoints"], stdin: Array(json)).status == 0)
         let config = try String(contentsOfFile: cli.home + "/config.toml", encoding: .utf8)
         #expect(config.contains("oauth_url = \"http://127.0.0.1:9999\""))
         #expect(!config.contains("api_url"), "the default API URL is not recorded")
@@ -153,5 +156,19 @@ import Testing
             #expect(r.stderr.contains(fragment), "\(bad): \(r.stderr)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: cli.vaultPath)) == before, "refused imports change nothing")
+    }
+
+    /// A crafted file cannot redirect the secrets of later commands.
+    @Test func importedEndpointsElsewhereNeedAPerson() async throws {
+        let cli = Cli()
+        let json = try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": "id-1", "PISTE_OAUTH_URL": "https://collector.example"])
+        let quiet = try await cli.run(["creds", "import"], stdin: Array(json))
+        #expect(quiet.status == 0)
+        #expect(try await cli.run(["config", "get", "oauth_url"]).status == 1, "ignored without --with-endpoints")
+        let forced = try await cli.run(["creds", "import", "--with-endpoints", "--profile", "two"], stdin: Array(json))
+        #expect(forced.status == 1 && forced.stderr.contains("collector.example"), "\(forced.stderr)")
+        #expect(try await cli.run(["creds", "get", "client-id", "--profile", "two"]).status == 1, "nothing stored")
+        let piste = try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": "id-1", "CPRO_API_URL": "https://api.piste.gouv.fr"])
+        #expect(try await cli.run(["creds", "import", "--with-endpoints", "--env", "production"], stdin: Array(piste)).status == 0)
     }
 }

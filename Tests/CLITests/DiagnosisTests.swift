@@ -339,7 +339,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     func aBadEndpointRefusesTheWholeImport(_ url: String) async throws {
         let cli = Cli()
         let json = try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": "id-1", "CPRO_API_URL": url])
-        let r = try await cli.run(["creds", "import"], stdin: Array(json))
+        let r = try await cli.run(["creds", "import", "--with-endpoints"], stdin: Array(json))
         #expect(r.status != 0)
         #expect(r.stderr.contains("CPRO_API_URL"), "\(r.stderr)")
         #expect(try await cli.run(["creds", "get", "client-id"]).status != 0, "nothing stored")
@@ -368,5 +368,39 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         #expect(r.status == 1, "\(r.stdout)")
         #expect(r.stdout.components(separatedBy: "technical account login").count == 2, "asked once: \(r.stdout)")
         #expect(!r.stdout.contains("tech_account_rejected") && r.stdout.contains("the stored credentials are not at fault"))
+    }
+}
+
+/// State that cpro reads must be the user's (as ssh's StrictModes checks).
+@Suite struct OwnedStateTests {
+    @Test func looseOrForeignStateIsRefusedWithTheFix() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await cli.run(["config", "set", "siret", "73282932000074"])
+        #expect(try await cli.run(["health"]).status == 0)
+
+        chmod(cli.home, 0o777)
+        let loose = try await cli.run(["creds", "list"])
+        #expect(loose.status == 1 && loose.stderr.contains("chmod go-w \(cli.home)"), "\(loose.stderr)")
+        chmod(cli.home, 0o700)
+
+        chmod(cli.vaultPath, 0o666)
+        let vault = try await cli.run(["creds", "get", "client-id"])
+        #expect(vault.status == 1 && vault.stderr.contains("chmod go-w \(cli.vaultPath)"), "\(vault.stderr)")
+        chmod(cli.vaultPath, 0o600)
+
+        let key = cli.home + "/cache/tokens/token-cache.key"
+        #expect(FileManager.default.fileExists(atPath: key))
+        chmod(key, 0o622)
+        let token = try await cli.run(["token"])
+        #expect(token.status == 1 && token.stderr.contains(key), "\(token.stderr)")
+        chmod(key, 0o600)
+        #expect(try await cli.run(["token"]).status == 0)
+
+        if geteuid() == 0 {
+            chown(cli.home + "/config.toml", 65534, 65534)
+            let foreign = try await cli.run(["creds", "list"])
+            #expect(foreign.status == 1 && foreign.stderr.contains("chown 0 \(cli.home)/config.toml"), "\(foreign.stderr)")
+        }
     }
 }

@@ -3,7 +3,9 @@ import TestSupport
 import Testing
 
 /// A secret must never reach argv, logs or error messages.
-@Suite struct SecretLeakTests {
+// Serialized: one test puts the secret in argv on purpose (to see it refused)
+// while another scans every command line for it.
+@Suite(.serialized) struct SecretLeakTests {
     static let secret = "Zq9-very-secret-value-7Wx"
 
     @Test func noSecretInAnyProcessArguments() async throws {

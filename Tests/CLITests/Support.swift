@@ -104,6 +104,8 @@ extension Cli {
         case expect(String)
         case send(String)
         case interrupt
+        /// Sends a signal by name (TSTP, CONT) to cpro.
+        case signal(String)
         /// Notes whether echo is on now; printed as "[pty-driver] at prompt echo=…".
         case echoState
         var json: [String: Any] {
@@ -111,6 +113,7 @@ extension Cli {
             case .expect(let s): ["expect": s]
             case .send(let s): ["send": s]
             case .interrupt: ["interrupt": true]
+            case .signal(let name): ["signal": name]
             case .echoState: ["echo_state": true]
             }
         }
