@@ -97,6 +97,15 @@ func allCommandLines() -> [String] {
     }
 }
 
+/// The processes whose command line starts with `prefix`.
+func processIDs(commandPrefix prefix: String) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).hasPrefix(prefix)
+    }
+}
+
 func sleep(ms: Int) async { try? await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000) }
 
 extension Cli {
