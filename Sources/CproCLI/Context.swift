@@ -116,9 +116,20 @@ public struct Context: Sendable {
         TokenProvider(
             store: store, profile: profile, environment: pisteEnvironment, endpoints: endpoints,
             directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
-            trustRoots: settings.paths.trustRoots,
+            trustRoots: settings.paths.trustRoots, readsBeforeLock: mayPrompt(store),
             margin: Int64(settings.config.integer("token_refresh_margin") ?? Int(TokenProvider.defaultMargin)),
             client: TokenClient(transport: transport, logger: logger), logger: logger)
+    }
+
+    /// Whether opening this store may wait on a person: the file vault without
+    /// CPRO_VAULT_PASSPHRASE at a terminal, or a keyring that may show an
+    /// unlock prompt on a desktop.
+    func mayPrompt(_ store: CredentialStore) -> Bool {
+        switch store.kind {
+        case .file: (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty && Terminal.open() != nil
+        case .secretService: !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
+        case .openbao, .env: false
+        }
     }
 
     /// The selection as it appears in messages: "default / sandbox".

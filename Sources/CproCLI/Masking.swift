@@ -74,8 +74,19 @@ enum MaskedRun {
                 free(p)
             }
         }
+        // The child starts with no signal blocked and default handlers: this
+        // thread blocks most signals, and a spawned program inherits that.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, cargv, cenvp)
+        let rc = posix_spawn(&pid, path, &actions, &attr, cargv, cenvp)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {

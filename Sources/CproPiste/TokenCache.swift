@@ -35,6 +35,11 @@ public final class TokenProvider: @unchecked Sendable {
     let lockTimeout: Double
     /// Up to where the cache's folders must be the user's.
     let trustRoots: [String]
+    /// Read the credentials before taking the token lock: when reading them
+    /// may wait on a person (a passphrase prompt), other processes must not
+    /// wait on that person too. Off otherwise, so that N processes starting
+    /// together open the store once, not N times.
+    let readsBeforeLock: Bool
     /// Tasks of this process take turns before the file lock: waiting on the
     /// lock blocks a thread, and with the cooperative pool's few threads the
     /// task holding it could then never be resumed.
@@ -44,7 +49,8 @@ public final class TokenProvider: @unchecked Sendable {
 
     public init(
         store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
-        directory: String, keyDirectory: String, trustRoots: [String] = [], margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
+        directory: String, keyDirectory: String, trustRoots: [String] = [], readsBeforeLock: Bool = false,
+        margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
         logger: Logger = Logger(label: "cpro.token"), lockTimeout: Double = 150,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
@@ -60,6 +66,7 @@ public final class TokenProvider: @unchecked Sendable {
         self.clock = clock
         self.lockTimeout = lockTimeout
         self.trustRoots = trustRoots
+        self.readsBeforeLock = readsBeforeLock
     }
 
     var entryPath: String { "\(directory)/\(profile.value).\(environment.rawValue).token" }
@@ -77,6 +84,11 @@ public final class TokenProvider: @unchecked Sendable {
 
     func lockedToken(refresh: Bool) async throws -> AccessToken {
         try SecureFiles.ensurePrivateDirectory(directory)
+        var early: (stamp: [UInt8]?, creds: Credentials)?
+        if readsBeforeLock {
+            let stamp = store.changeStamp()
+            early = (stamp, try await store.read(profile, environment))
+        }
         let lock = try SecureFiles.Lock(path: lockPath, timeout: lockTimeout)
         defer { lock.release() }
         // Another process may have refreshed while we waited for the lock.
@@ -85,8 +97,9 @@ public final class TokenProvider: @unchecked Sendable {
             return t
         }
         let key = try cacheKey(create: true)
-        let stamp = store.changeStamp()
-        let creds = try await store.read(profile, environment)
+        let stamp = early.map(\.stamp) ?? store.changeStamp()
+        let creds: Credentials
+        if let early { creds = early.creds } else { creds = try await store.read(profile, environment) }
         guard let id = creds[.clientID], let secret = creds[.clientSecret] else {
             let missing = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }.map(\.rawValue).joined(separator: ", ")
             throw PisteError(

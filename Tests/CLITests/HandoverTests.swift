@@ -134,6 +134,22 @@ import Testing
         #expect(done.status == 42 && done.stdout.contains("got-term"), "\(done.stdout) \(done.stderr)")
     }
 
+    /// A program run by `cpro exec` (a service under systemd, a CI step) must
+    /// get the signals that stop it: cpro's worker threads block them, and a
+    /// blocked mask survives execve and spawn.
+    @Test func theProgramStartsWithNoSignalBlocked() async throws {
+        let cli = Cli()
+        try await cli.storeSimCredentials()
+        for extra in [[], ["--mask"]] {
+            let r = try await cli.run(["exec"] + extra + ["--", "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+            #expect(r.stdout.contains("SigBlk:\t0000000000000000"), "\(extra): \(r.stdout)")
+            // Only the standard signals (1-31): glibc keeps 32 and 33 for itself.
+            let ignored = r.stdout.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }
+                .flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) }
+            #expect(ignored.map { $0 & 0x7FFF_FFFF } == 0, "\(extra): \(r.stdout)")
+        }
+    }
+
     @Test func noSecretInAnyProcessArgumentsDuringExec() async throws {
         let cli = Cli()
         try await cli.storeSimCredentials()
@@ -152,9 +168,8 @@ import Testing
             await sleep(ms: 50)
         }
         #expect(sawSleep, "cpro replaced itself with sleep")
-        for pid in processIDs(commandPrefix: "sleep 300") { kill(pid, SIGTERM) }
         kill(running.child.pid, SIGTERM)
-        _ = try await running.wait()
+        #expect(try await running.wait().status == 128 + SIGTERM, "the program cpro became takes SIGTERM")
     }
 
     @Test func apiReturnsTheAnswerAndSurvivesARevokedToken() async throws {

@@ -115,6 +115,8 @@ extension Cli {
         case interrupt
         /// Sends a signal by name (TSTP, CONT) to cpro.
         case signal(String)
+        /// Waits this many seconds, still reading the screen.
+        case pause(Double)
         /// Notes whether echo is on now; printed as "[pty-driver] at prompt echo=…".
         case echoState
         var json: [String: Any] {
@@ -123,6 +125,7 @@ extension Cli {
             case .send(let s): ["send": s]
             case .interrupt: ["interrupt": true]
             case .signal(let name): ["signal": name]
+            case .pause(let s): ["pause": s]
             case .echoState: ["echo_state": true]
             }
         }

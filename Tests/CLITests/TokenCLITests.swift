@@ -40,6 +40,29 @@ import Testing
         #expect(try await sim.tokenRequests == 1)
     }
 
+    /// A person slow at the passphrase prompt does not hold the token lock:
+    /// another process with its passphrase in the environment goes ahead.
+    @Test func aSlowPromptDoesNotHoldTheTokenLock() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let slow = Task {
+            try await cli.interactive(["token"], [.expect("Passphrase for"), .pause(30), .send(Cli.passphrase), .expect("sim-")])
+        }
+        // Let the slow one reach its prompt (and, before the fix, the lock).
+        for _ in 0..<400 {
+            await sleep(ms: 50)
+            if !processIDs(commandPrefix: Cli.binary + " token").isEmpty { break }
+        }
+        await sleep(ms: 2000)
+        let fast = try await cli.run(["token"])
+        #expect(fast.status == 0, "\(fast.stderr)")
+        // Not a timing: the fast one is done while the person is still at the
+        // prompt. Before, it waited for the lock, so for the person.
+        #expect(!processIDs(commandPrefix: Cli.binary + " token").isEmpty, "the slow one is still at its prompt")
+        let slowResult = try await slow.value
+        #expect(slowResult.status == 0, "\(slowResult.stdout)")
+    }
+
     @Test func anExpiredTokenIsRefreshed() async throws {
         let sim = try await SimProcess()
         try await sim.configure(["token_lifetime": 2])

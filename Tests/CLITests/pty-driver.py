@@ -4,7 +4,7 @@
 usage: pty-driver.py SCRIPT.json -- PROGRAM [ARG...]
 SCRIPT.json is a list of steps: {"expect": TEXT} waits for TEXT on the screen,
 {"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C,
-{"signal": NAME} sends that signal (e.g. TSTP, CONT) to the program,
+{"pause": SECONDS} waits (reading the screen), {"signal": NAME} sends that signal (e.g. TSTP, CONT) to the program,
 {"echo_state": true} notes whether echo is on at that moment (a hidden prompt
 must have turned it off before its text appeared). The last line tells whether echo is on.
 Prints the whole transcript on stdout and exits with the program's status
@@ -60,6 +60,10 @@ for step in steps:
         os.write(fd, step["send"].encode() + b"\n")
     elif "echo_state" in step:
         marks.append(echo_state())
+    elif "pause" in step:
+        deadline = time.time() + step["pause"]
+        while time.time() < deadline:
+            pump(deadline)
     elif "signal" in step:
         time.sleep(0.2)
         os.kill(pid, getattr(signal, "SIG" + step["signal"]))

@@ -35,8 +35,20 @@ public final class Child: @unchecked Sendable {
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (cArgs + cEnv).forEach { free($0) } }
+        // No signal blocked and default handlers in the child: the test
+        // process's threads block most signals, and a spawned program inherits
+        // that (daemons then shrug off SIGTERM and outlive the run).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
+        let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
         guard rc == 0 else {
             throw NSError(domain: "spawn \(argv[0])", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(rc))])
         }

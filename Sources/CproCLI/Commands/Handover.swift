@@ -232,6 +232,11 @@ struct Exec: AsyncParsableCommand {
         }
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
+        // This runs on a worker thread, which blocks most signals; a blocked
+        // mask survives execve, and the program would never see SIGTERM.
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
         execve(path, argv, envp)
         let code = errno
         ctx.output.say(Failure("cannot run \(program): \(String(cString: strerror(code)))",
