@@ -280,6 +280,19 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         #expect(receipts?["/cpro/" + Self.deposit] == 1)
     }
 
+    /// A server that takes the deposit and never answers: the budget ends
+    /// the command, and the deposit is not sent again.
+    @Test func aDepositToAStalledServerIsSentOnce() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        _ = try await cli.run(["token"])
+        try await sim.configure(["api_delay_ms": 60_000])
+        let r = try await cli.run(["api", Self.deposit, "--data", "{}"], env: ["CPRO_TIMEOUT": "3"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("did not answer in time") && r.stderr.contains("may have reached the server"), "\(r.stderr)")
+        #expect((try await sim.admin("/_sim/stats")["receipts"] as? [String: Int])?["/cpro/" + Self.deposit] == 1)
+    }
+
     @Test func retryOverridesAndReadsRetry() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
