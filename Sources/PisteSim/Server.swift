@@ -4,6 +4,8 @@ import Hummingbird
 import Logging
 import NIOCore
 
+struct SimulatedReset: Error {}
+
 /// Serves a `Simulator` over HTTP/1.1 with Hummingbird.
 public struct SimulatorServer: Sendable {
     public let simulator: Simulator
@@ -34,6 +36,15 @@ public struct SimulatorServer: Sendable {
             var fields = HTTPFields()
             for (name, value) in answer.headers {
                 if let n = HTTPField.Name(name) { fields[n] = value }
+            }
+            if let cut = answer.resetAfterBytes {
+                // Headers and the first bytes go out, then the connection drops.
+                let head = Array(answer.body.prefix(cut))
+                fields[.contentLength] = String(answer.body.count)
+                return Hummingbird.Response(status: .init(code: answer.status), headers: fields, body: .init { writer in
+                    try await writer.write(ByteBuffer(bytes: head))
+                    throw SimulatedReset()
+                })
             }
             return Hummingbird.Response(
                 status: .init(code: answer.status), headers: fields,

@@ -24,6 +24,8 @@ public actor Simulator {
         public var headers: [String: String]
         public var body: [UInt8]
         public var delayMs: Int = 0
+        /// Drop the connection after part of the body: a reset mid-answer.
+        public var resetAfterBytes: Int? = nil
 
         static func json(_ status: Int, _ object: Any, headers: [String: String] = [:]) -> Response {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
@@ -58,6 +60,7 @@ public actor Simulator {
         /// The failure comes after the request was received and authenticated,
         /// as a gateway timing out on a slow back end does.
         public var apiFailAfterReceipt = false
+        /// With `api_fail`'s status 0: the connection is dropped instead.
         public var apiDelayMs = 0
         /// How many linked structures the rattachements call returns.
         public var structures = 3
@@ -194,6 +197,11 @@ public actor Simulator {
         guard Self.knownPaths.contains(r.path), mode != "unknown_path" else { return Self.unknownPath }
         func gatewayFailure() -> Response {
             behaviour.apiFailCount -= 1
+            if behaviour.apiFailStatus == 0 {
+                var cut = Response.json(200, ["codeRetour": 0, "libelle": "GCU_MSG_01_000", "numeroFluxDepot": "cut"])
+                cut.resetAfterBytes = 8
+                return cut
+            }
             var headers: [String: String] = [:]
             if let after = behaviour.apiFailRetryAfter { headers["retry-after"] = String(after) }
             return .text(behaviour.apiFailStatus, "<html>gateway error</html>", headers: headers)
@@ -360,7 +368,7 @@ public actor Simulator {
             case ("token_lifetime", let v as Int): b.tokenLifetime = v
             case ("api", let v as [String: String]): b.api.merge(v) { $1 }
             case ("api_fail", let v as [String: Any]):
-                b.apiFailStatus = v["status"] as? Int ?? 503
+                b.apiFailStatus = v["status"] as? Int ?? 503  // 0: drop the connection
                 b.apiFailCount = v["count"] as? Int ?? 1
                 b.apiFailRetryAfter = v["retry_after"] as? Int
                 b.apiFailAfterReceipt = v["after_receipt"] as? Bool ?? false

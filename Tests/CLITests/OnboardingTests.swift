@@ -162,10 +162,12 @@ import Testing
             .expect("accepted the client ID and secret"),
             .expect("technical account login"), .send(Cli.simTechLogin),
             .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("When was this technical password set"), .send("2025-12-24"),
             .expect("is ready"),
         ])
         #expect(r.status == 0, "\(r.stdout)")
         #expect(!r.stdout.contains(Cli.simClientSecret) && !r.stdout.contains(Cli.simTechPassword) && !r.stdout.contains(Cli.passphrase))
+        #expect(try await cli.run(["config", "get", "tech_password_changed_at"]).stdout == "2025-12-24\n", "the optional date is recorded")
         #expect(r.stdout.contains("Structure de test 1"))
         #expect(try await cli.run(["creds", "get", "tech-password"]).stdout == Cli.simTechPassword + "\n")
     }
@@ -188,6 +190,7 @@ import Testing
             .expect("already stored"),
             .expect("technical account login"), .send(Cli.simTechLogin),
             .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("When was this technical password set"), .send(""),
             .expect("is ready"),
         ])
         #expect(second.status == 0, "\(second.stdout)")
@@ -252,10 +255,13 @@ import Testing
             .expect("technical-account"), .expect("[q]uit"), .send("r"),
             .expect("technical account login"), .send(Cli.simTechLogin),
             .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("When was this technical password set"), .send("yesterday"),
+            .expect("a date such as"), .expect("When was this technical password set"), .send(""),
             .expect("is ready"),
         ])
         #expect(r.status == 0, "\(r.stdout)")
         #expect(try await cli.run(["health"]).status == 0)
+        #expect(try await cli.run(["config", "get", "tech_password_changed_at"]).status == 1, "skipped")
     }
 
     @Test func productionIsOfferedAfterTheSandbox() async throws {

@@ -144,6 +144,7 @@ struct Wizard {
         if creds[.techLogin] == nil || creds[.techPassword] == nil { step(4, .technicalAccount, env) }
         while true {
             let login = try creds[.techLogin] ?? ask(.techLogin)
+            let typedPassword = creds[.techPassword] == nil
             let password = try creds[.techPassword] ?? ask(.techPassword)
             var candidate = creds
             candidate.values[.techLogin] = StoredValue(login, setAt: creds.values[.techLogin]?.setAt ?? now)
@@ -158,6 +159,7 @@ struct Wizard {
                 for s in report.structures ?? [] { tty.write("   \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n") }
                 for w in report.warnings { tty.write("   ! \(w)\n") }
                 for n in report.notes { tty.write("   \(n)\n") }
+                if typedPassword { try askPasswordDate(env) }
                 try raccordement(env)
                 say("Done: \(ctx.profile) / \(env.rawValue) is ready. `cpro health --env \(env.rawValue)` checks it any time.",
                     "Terminé : \(ctx.profile) / \(env.rawValue) est prêt. `cpro health --env \(env.rawValue)` le vérifie à tout moment.")
@@ -182,6 +184,28 @@ struct Wizard {
                     creds.values[.techPassword] = StoredValue(password, setAt: now)
                 }
             }
+        }
+    }
+
+    /// When the technical password was set on Chorus Pro, for the 424-day
+    /// reminder when Chorus Pro does not say (optional: Enter skips it, and the
+    /// date it was stored in cpro is used as an estimate).
+    func askPasswordDate(_ env: PisteEnvironment) throws {
+        for _ in 0..<3 {
+            let answer = try tty.prompt(lang.pick(
+                "   When was this technical password set on Chorus Pro? (YYYY-MM-DD, Enter if today): ",
+                "   Quand ce mot de passe technique a-t-il été défini sur Chorus Pro ? (AAAA-MM-JJ, Entrée si aujourd'hui) : "), echo: true)
+                .unprotectedString.trimmingCharacters(in: .whitespaces)
+            if answer.isEmpty { return }
+            guard let when = DateText.parse(answer), when <= ctx.now + 86_400 else {
+                tty.write(lang.pick("   a date such as 2026-03-31, not in the future\n", "   une date comme 2026-03-31, pas dans le futur\n"))
+                continue
+            }
+            let (profile, value) = (ctx.profile, String(when.rfc3339.prefix(10)))
+            try Settings.updateConfig(ctx.settings.paths) { config in
+                try config.set("tech_password_changed_at", .string(value), in: Config.section(profile, env))
+            }
+            return
         }
     }
 
