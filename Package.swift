@@ -22,8 +22,10 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
         .systemLibrary(name: "CCproSys"),
+        // The version, and the commit that scripts/package writes into a built binary.
+        .target(name: "CCproBuild"),
         // Floor 2: the words of the domain.
-        .target(name: "CproCore", dependencies: ["CSodium"]),
+        .target(name: "CproCore", dependencies: ["CSodium", "CCproBuild"]),
         // Floor 2: HTTP for the wire and for the OpenBao backend alike.
         .target(name: "CproHTTP", dependencies: [
             "CproCore",
@@ -53,7 +55,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "piste-sim", dependencies: [
-            "PisteSim",
+            "PisteSim", "CCproBuild",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Floor 6: the command line, as a library so tests and the entry point share it.

@@ -10,6 +10,7 @@ public struct Cpro: AsyncParsableCommand {
             vault (the default), and handed to other tools without ever appearing in a command line. \
             See docs/getting-started.md.
             """,
+        version: BuildInfo.line("cpro"),
         subcommands: [Creds.self, Vault.self, ConfigCommand.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self])
 
     @OptionGroup var globals: GlobalOptions

@@ -135,8 +135,9 @@ public enum SecureFiles {
     /// Replaces `path` with `bytes`, so that a reader or a crash sees the old
     /// content or the new, never a mix: write a fresh temporary file (0600 from
     /// its creation), fsync it, rename it over the target, fsync the folder.
-    /// The caller holds the lock that serialises writers.
-    public static func atomicWrite(_ path: String, bytes: [UInt8], environment: [String: String] = [:]) throws {
+    /// The caller holds the lock that serialises writers. `mode` is for files
+    /// meant to be read by others (monitoring output); secrets keep 0600.
+    public static func atomicWrite(_ path: String, bytes: [UInt8], mode: mode_t = 0o600, environment: [String: String] = [:]) throws {
         let dir = dirname(of: path)
         let tmp = "\(path).tmp-\(getpid())-\(Sodium.randomBytes(4).map { String($0, radix: 16) }.joined())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -147,7 +148,7 @@ public enum SecureFiles {
         }
         do {
             defer { close(fd) }
-            guard fchmod(fd, 0o600) == 0 else { throw IOError(operation: "chmod", path: tmp, code: errno) }
+            guard fchmod(fd, mode) == 0 else { throw IOError(operation: "chmod", path: tmp, code: errno) }
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }

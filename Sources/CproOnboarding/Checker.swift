@@ -76,6 +76,11 @@ public struct CheckReport: Sendable {
     /// Facts worth knowing that are not a problem (a SIRET absent from the
     /// sandbox's test data set).
     public var notes: [String] = []
+    /// When the access token the check used expires.
+    public var tokenExpiresAt: Int64? = nil
+    /// The technical password expires within the critical threshold
+    /// (`--critical-days`): CRITICAL rather than WARNING.
+    public var passwordCritical = false
 
     /// A check that could not start (no store, a bad setting): the failing
     /// step from the diagnosis, the rest unknown.
@@ -95,6 +100,7 @@ public struct CheckReport: Sendable {
 
     public var status: HealthStatus {
         let s = HealthStatus.of(diagnosis)
+        if passwordCritical && s <= .warning { return .critical }
         return s == .ok && !warnings.isEmpty ? .warning : s
     }
 
@@ -114,6 +120,7 @@ public struct CheckReport: Sendable {
         if !refusedAPIs.isEmpty { o["refused_apis"] = refusedAPIs }
         if let p = passwordExpiresAt { o["tech_password_expires_at"] = p.rfc3339 }
         if let src = passwordExpirySource { o["password_expiry_source"] = src }
+        if let t = tokenExpiresAt { o["token_expires_at"] = t.rfc3339 }
         if !notes.isEmpty { o["notes"] = notes }
         return o
     }
@@ -133,6 +140,9 @@ public struct Checker: Sendable {
     public struct Options: Sendable {
         public var rotationDays = 424
         public var warnDaysBefore = 30
+        /// Fewer days than this before the technical password expires is
+        /// CRITICAL; nil: never critical on the date alone.
+        public var criticalDaysBefore: Int? = nil
         public var maxPages = 50
         /// The structure this profile invoices for (config `siret`).
         public var siret: String? = nil
@@ -190,6 +200,7 @@ public struct Checker: Sendable {
         var refused: [String] = []
         var expiresAt: Int64?
         var expirySource: String?
+        var tokenExpiresAt: Int64?
         /// Warning diagnoses found after every step passed, most important first.
         var concerns: [(Diagnosis, String)] = []
     }
@@ -202,7 +213,11 @@ public struct Checker: Sendable {
                                         "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023"))
         }
         let failure = await walk(p)
-        if failure == nil, let expiry = p.expiresAt, expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
+        var passwordCritical = false
+        if failure == nil, let expiry = p.expiresAt, let critical = options.criticalDaysBefore, expiry - clock() < Int64(critical) * 86_400 {
+            passwordCritical = true
+        }
+        if failure == nil, let expiry = p.expiresAt, passwordCritical || expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
             let days = max(0, (expiry - clock()) / 86_400)
             let source = p.expirySource == "chorus" ? "" : lang.pick(
                 p.expirySource == "declared" ? ", from the declared change date" : ", estimated from when it was stored",
@@ -244,6 +259,8 @@ public struct Checker: Sendable {
             durationMs: Int(Date().timeIntervalSince(started) * 1000), passwordExpiresAt: p.expiresAt)
         report.passwordExpirySource = p.expiresAt == nil ? nil : p.expirySource
         report.notes = p.notes
+        report.tokenExpiresAt = p.tokenExpiresAt
+        report.passwordCritical = passwordCritical
         return report
     }
 
@@ -264,7 +281,7 @@ public struct Checker: Sendable {
                 "non enregistré(s) : \(missingClient.map(\.rawValue).joined(separator: ", "))"), .pisteApplication)
         }
         do {
-            _ = try await tokens.token()
+            p.tokenExpiresAt = try await tokens.token().expiresAt
         } catch let e as PisteError {
             return (e.diagnosis, e.message(lang), e.diagnosis == .unreachable || e.diagnosis == .unexpectedResponse ? .pisteApplication : Advice.step(for: e.diagnosis))
         } catch {

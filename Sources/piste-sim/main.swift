@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCproBuild
 import Foundation
 import PisteSim
 
@@ -12,7 +13,13 @@ struct PisteSimCommand: AsyncParsableCommand {
             403, technical account rejected, codeRetour errors, 5xx, 429, slow or malformed answers, \
             short-lived tokens) are switched at run time with POST /_sim/config; GET /_sim/stats \
             counts requests. See docs/piste-sim.md.
-            """)
+            """,
+        version: versionLine)
+
+    static var versionLine: String {
+        let commit = String(cString: cpro_build_commit())
+        return "piste-sim \(CPRO_VERSION) (\(commit.isEmpty ? "commit not recorded: a build from source" : "commit \(commit)"))"
+    }
 
     @Option(help: "Port to listen on; 0 picks a free one.")
     var port = 8080

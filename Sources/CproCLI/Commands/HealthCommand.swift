@@ -7,7 +7,8 @@ import CproVault
 import Foundation
 
 /// Runs the checks for one selection, on credentials already read.
-func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, _ env: PisteEnvironment, onboarding: Bool) async -> CheckReport {
+func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, _ env: PisteEnvironment, onboarding: Bool,
+              warningDays: Int? = nil, criticalDays: Int? = nil) async -> CheckReport {
     let scoped = ctx.with(profile: profile, environment: env)
     var options = Checker.Options()
     let config = ctx.settings.config
@@ -15,6 +16,8 @@ func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, 
         options.rotationDays = days
     }
     if case .string(let siret)? = config.environmentValue(profile, env, "siret") { options.siret = siret }
+    if let warningDays { options.warnDaysBefore = warningDays }
+    options.criticalDaysBefore = criticalDays
     if case .string(let date)? = config.environmentValue(profile, env, "tech_password_changed_at") {
         options.passwordChangedAt = DateText.parse(date)
     }
@@ -72,8 +75,63 @@ struct HealthCommand: AsyncParsableCommand {
     @Flag(help: "Check every profile and environment that has credentials, concurrently.")
     var all = false
 
+    @Option(help: "Output: text, json (as --json), nagios (the plugin line with perfdata) or prometheus (text exposition for node_exporter's textfile collector).")
+    var format: HealthFormat = .text
+
+    @Option(help: ArgumentHelp("Write the output to this file (atomically, mode 0644) instead of stdout.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("WARNING when the technical password expires in fewer days than this.", valueName: "days"))
+    var warningDays: Int = 30
+
+    @Option(help: ArgumentHelp("CRITICAL when the technical password expires in fewer days than this (default: never on the date alone).", valueName: "days"))
+    var criticalDays: Int?
+
+    func validate() throws {
+        guard (0...3650).contains(warningDays) else { throw ValidationError("--warning-days takes a number of days from 0 to 3650") }
+        if let c = criticalDays {
+            guard (0...3650).contains(c) else { throw ValidationError("--critical-days takes a number of days from 0 to 3650") }
+            guard c <= warningDays else { throw ValidationError("--critical-days (\(c)) must not exceed --warning-days (\(warningDays))") }
+        }
+        if let o = output, o.isEmpty || o.hasSuffix("/") { throw ValidationError("--output takes a file path") }
+    }
+
     func run() async throws {
-        let ctx = try Context(globals)
+        var options = globals
+        if format == .json { options.json = true }
+        let ctx: Context
+        do {
+            ctx = try Context(options)
+        } catch {
+            try failBeforeAnyCheck(error, lang: Language.from(environment: ProcessInfo.processInfo.environment))
+            return
+        }
+        let reports: [CheckReport]
+        do {
+            reports = try await check(ctx)
+        } catch {
+            try failBeforeAnyCheck(error, lang: ctx.lang)
+            return
+        }
+        try finish(reports, ctx)
+    }
+
+    /// A monitoring system reads an exit status of 1 as WARNING: a check that
+    /// could not even start is UNKNOWN (3) in the monitoring formats.
+    func failBeforeAnyCheck(_ error: Error, lang: Language) throws {
+        guard format == .nagios || format == .prometheus else { throw error }
+        let message = (error as? CproError)?.message(lang) ?? "\(error)"
+        if format == .nagios {
+            try emit(Monitoring.nagiosUnknown(message), lang: lang)
+        } else {
+            // No exposition: a file left as it was ages, and the staleness
+            // alert (docs/monitoring.md) says so.
+            Output.write(2, Array(("cpro: " + message + "\n").utf8))
+        }
+        throw ExitCode(HealthStatus.unknown.exitCode)
+    }
+
+    func check(_ ctx: Context) async throws -> [CheckReport] {
         let store = try ctx.store()
         var targets: [(ProfileName, PisteEnvironment)] = [(ctx.profile, ctx.pisteEnvironment)]
         if all {
@@ -81,13 +139,13 @@ struct HealthCommand: AsyncParsableCommand {
             do {
                 listed = try await store.list()
             } catch {
-                let r = CheckReport.failure(ctx.profile, ctx.pisteEnvironment, .vaultLocked,
-                                            (error as? CproError)?.message(ctx.lang) ?? "\(error)", lang: ctx.lang)
-                return try finish([r], ctx)
+                return [CheckReport.failure(ctx.profile, ctx.pisteEnvironment, .vaultLocked,
+                                            (error as? CproError)?.message(ctx.lang) ?? "\(error)", lang: ctx.lang)]
             }
-            targets = Array(Set(listed.keys.map { "\($0.profile.value)\u{0}\($0.environment.rawValue)" })).sorted().map {
+            targets = Array(Set(listed.keys.map { "\($0.profile.value)\u{0}\($0.environment.rawValue)" })).sorted().compactMap {
                 let parts = $0.split(separator: "\u{0}")
-                return (try! ProfileName(String(parts[0])), PisteEnvironment(rawValue: String(parts[1]))!)
+                guard parts.count == 2, let p = try? ProfileName(String(parts[0])), let e = PisteEnvironment(rawValue: String(parts[1])) else { return nil }
+                return (p, e)
             }
             guard !targets.isEmpty else {
                 throw Failure("no credentials stored yet: nothing to check", fr: "aucun identifiant enregistré : rien à vérifier")
@@ -104,30 +162,59 @@ struct HealthCommand: AsyncParsableCommand {
                 snapshots.append((p, e, FailingStore(kind: store.kind, error: error)))
             }
         }
-        let reports = await withTaskGroup(of: (Int, CheckReport).self) { group in
+        let thresholds = (warningDays, criticalDays)
+        return await withTaskGroup(of: (Int, CheckReport).self) { group in
             for (i, (p, e, s)) in snapshots.enumerated() {
-                group.addTask { (i, await runCheck(ctx, s, p, e, onboarding: false)) }
+                group.addTask { (i, await runCheck(ctx, s, p, e, onboarding: false, warningDays: thresholds.0, criticalDays: thresholds.1)) }
             }
             var out: [(Int, CheckReport)] = []
             for await r in group { out.append(r) }
             return out.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        try finish(reports, ctx)
     }
 
     func finish(_ reports: [CheckReport], _ ctx: Context) throws {
         let worst = reports.map(\.status).max() ?? .unknown
-        if ctx.output.json {
-            if all {
-                ctx.output.json(["status": worst.rawValue, "checks": reports.map(\.healthJSON)])
+        switch format {
+        case .nagios:
+            try emit(Monitoring.nagios(reports, thresholds: .init(warningDays: warningDays, criticalDays: criticalDays), now: ctx.now, lang: ctx.lang), lang: ctx.lang)
+        case .prometheus:
+            try emit(Monitoring.prometheus(reports, now: ctx.now), lang: ctx.lang)
+        case .json, .text:
+            if ctx.output.json {
+                let object: [String: Any] = all ? ["status": worst.rawValue, "checks": reports.map(\.healthJSON)] : reports[0].healthJSON
+                if output != nil {
+                    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+                    try emit(String(decoding: data, as: UTF8.self) + "\n", lang: ctx.lang)
+                } else {
+                    ctx.output.json(object)
+                }
+            } else if output != nil {
+                throw Failure("--output needs --format json, nagios or prometheus", fr: "--output demande --format json, nagios ou prometheus")
             } else {
-                ctx.output.json(reports[0].healthJSON)
+                for r in reports { printHuman(r, ctx, steps: false) }
             }
-        } else {
-            for r in reports { printHuman(r, ctx, steps: false) }
         }
         if worst != .ok { throw ExitCode(worst.exitCode) }
     }
+
+    /// stdout, or the --output file replaced atomically: a collector reading
+    /// it never sees half a file. 0644: node_exporter runs as another user,
+    /// and these figures hold no secret.
+    func emit(_ text: String, lang: Language) throws {
+        guard let output else { return Output.write(1, Array(text.utf8)) }
+        do {
+            try SecureFiles.atomicWrite(output, bytes: Array(text.utf8), mode: 0o644)
+        } catch {
+            throw Failure(
+                "cannot write \(output): \((error as? CproError)?.message(.en) ?? "\(error)")",
+                fr: "impossible d'écrire \(output) : \((error as? CproError)?.message(.fr) ?? "\(error)")")
+        }
+    }
+}
+
+enum HealthFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case text, json, nagios, prometheus
 }
 
 /// A store whose read failed: the checker reports that failure as its own.
