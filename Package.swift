@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
         // The pty driver is run from its source folder (#filePath), not bundled.
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
     ],
     swiftLanguageModes: [.v6]
 )

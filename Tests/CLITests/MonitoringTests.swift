@@ -34,6 +34,43 @@ import Testing
         #expect(line.filter { $0 == "|" }.count == 1, "the message itself holds no '|'")
     }
 
+    /// The Monitoring Plugins' own parser (Monitoring::Plugin::Performance)
+    /// reads each item, and its threshold logic agrees with cpro's status.
+    func judgedByMonitoringPlugin(_ output: String) async throws -> [String: (value: String, uom: String, status: Int)] {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("nagios-perfdata.pl").path
+        let input = NSTemporaryDirectory() + "nagios-" + UUID().uuidString
+        try output.write(toFile: input, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let r = try await spawnAndWait(["/bin/sh", "-c", "exec /usr/bin/perl \"$0\" < \"$1\"", script, input], env: ["PATH": "/usr/bin:/bin"])
+        #expect(r.status == 0, "Monitoring::Plugin: \(r.output)")
+        var items: [String: (String, String, Int)] = [:]
+        for line in r.output.split(separator: "\n") {
+            let f = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            if f.count == 4 { items[f[0]] = (f[1], f[2], Int(f[3]) ?? -1) }
+        }
+        return items
+    }
+
+    @Test func nagiosOutputIsReadByTheMonitoringPluginsLibrary() async throws {
+        let sim = try await SimProcess()
+        let soon = Int64(Date().timeIntervalSince1970) + 10 * 86_400 + 3600
+        try await sim.configure(["password_expiry": String(soon.rfc3339.prefix(10))])
+        let cli = try await Cli.withSim(sim)
+        let warning = try await judgedByMonitoringPlugin(try await cli.run(["health", "--format", "nagios"]).stdout)
+        #expect(warning["time"]?.uom == "s" && warning["structures"]?.value == "3", "\(warning)")
+        #expect(warning["tech_password_days"]?.status == 1, "10 days against 30: is WARNING for the library too: \(warning)")
+        let critical = try await judgedByMonitoringPlugin(
+            try await cli.run(["health", "--format", "nagios", "--warning-days", "60", "--critical-days", "14"]).stdout)
+        #expect(critical["tech_password_days"]?.status == 2, "\(critical)")
+        try await cli.storeSimCredentials(profile: "acme")
+        let all = try await judgedByMonitoringPlugin(try await cli.run(["health", "--all", "--format", "nagios"]).stdout)
+        #expect(all["acme/sandbox time"]?.uom == "s" && all["default/sandbox structures"]?.value == "3", "quoted labels: \(all)")
+        // The judge refuses what a broken renderer would print.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("nagios-perfdata.pl").path
+        let bad = try await spawnAndWait(["/bin/sh", "-c", "printf 'OK - fine | time=0.1s;;;0 structures=three;;;0\\n' | exec /usr/bin/perl \"$0\"", script], env: ["PATH": "/usr/bin:/bin"])
+        #expect(bad.status != 0, "a value that is not a number: \(bad.output)")
+    }
+
     @Test func nagiosThresholdsAndExitCodes() async throws {
         let sim = try await SimProcess()
         let soon = Int64(Date().timeIntervalSince1970) + 10 * 86_400 + 3600
@@ -149,6 +186,11 @@ import Testing
         let n = try await cli.run(["health", "--format", "nagios", "--output", nagiosFile])
         let nagiosText = try String(contentsOfFile: nagiosFile, encoding: .utf8)
         #expect(n.status == 0 && nagiosText.hasPrefix("OK - "), "\(nagiosText)")
+
+        let jsonFile = dir + "/health.json"
+        let j = try await cli.run(["health", "--format", "json", "--output", jsonFile])
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonFile))) as? [String: Any]
+        #expect(j.status == 0 && j.stdout.isEmpty && object?["diagnosis"] as? String == "ok", "\(j.stdout)\(j.stderr)")
 
         let text = try await cli.run(["health", "--output", dir + "/x"])
         #expect(text.status == 1 && text.stderr.contains("--output needs --format"), "\(text.stderr)")
