@@ -62,7 +62,16 @@ public struct Endpoints: Sendable, Equatable, Codable {
 
     /// The gateway at *.aife.economie.gouv.fr was shut down in September 2023.
     public var usesRetiredGateway: Bool {
-        oauthURL.lowercased().contains("aife.economie.gouv.fr") || apiURL.lowercased().contains("aife.economie.gouv.fr")
+        Self.isRetired(oauthURL) || Self.isRetired(apiURL)
+    }
+
+    /// A URL whose host is on the retired gateway (the host itself, not a
+    /// path or query that happens to name it).
+    public static func isRetired(_ url: String) -> Bool {
+        guard let host = (try? WebURL.parse(url, name: "url"))?.host else {
+            return url.lowercased().contains("aife.economie.gouv.fr")
+        }
+        return host == "aife.economie.gouv.fr" || host.hasSuffix(".aife.economie.gouv.fr")
     }
 }
 

@@ -208,10 +208,6 @@ public struct Checker: Sendable {
     public func run() async -> CheckReport {
         let started = Date()
         let p = Progress()
-        if endpoints.usesRetiredGateway {
-            p.warnings.append(lang.pick("the configured host *.aife.economie.gouv.fr was shut down in September 2023",
-                                        "l'hôte configuré *.aife.economie.gouv.fr est fermé depuis septembre 2023"))
-        }
         let failure = await walk(p)
         var passwordCritical = false
         if failure == nil, let expiry = p.expiresAt, let critical = options.criticalDaysBefore, expiry - clock() < Int64(critical) * 86_400 {

@@ -127,6 +127,7 @@ public struct ChorusClient: Sendable {
         ]
         if method == "POST" { headers.append(("Content-Type", "application/json;charset=utf-8")) }
         let url = endpoints.apiURL(path: path)
+        if Endpoints.isRetired(url) { throw PisteError.refusingRetiredGateway(url) }
         logger.debug("api: \(method) \(url)")
         let (response, attempts) = try await sendWithRetries(
             transport, HTTPRequest(method: method, url: url, headers: headers, body: body), policy: policy,

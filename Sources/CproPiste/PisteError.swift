@@ -47,3 +47,15 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
         return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)\(note.en)", fr: "\(fr), après \(attempts) tentative(s)\(note.fr)")
     }
 }
+
+extension PisteError {
+    /// The gateway at *.aife.economie.gouv.fr was shut down in September
+    /// 2023: a request there could only time out, and would hand the
+    /// credentials to whoever holds that name now. Nothing is sent.
+    static func refusingRetiredGateway(_ url: String) -> PisteError {
+        PisteError(
+            .wrongEndpoint,
+            "\(url) is on the gateway *.aife.economie.gouv.fr, shut down in September 2023: nothing was sent. Use the PISTE hosts: `cpro config unset oauth_url` and `cpro config unset api_url` (or fix PISTE_OAUTH_URL, CPRO_API_URL)",
+            fr: "\(url) est sur la passerelle *.aife.economie.gouv.fr, fermée depuis septembre 2023 : rien n'a été envoyé. Utilisez les hôtes PISTE : `cpro config unset oauth_url` et `cpro config unset api_url` (ou corrigez PISTE_OAUTH_URL, CPRO_API_URL)")
+    }
+}

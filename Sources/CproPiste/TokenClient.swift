@@ -38,6 +38,7 @@ public struct TokenClient: Sendable {
     }
 
     public func fetch(clientID: SecretBytes, clientSecret: SecretBytes, endpoints: Endpoints) async throws -> AccessToken {
+        if Endpoints.isRetired(endpoints.tokenURL) { throw PisteError.refusingRetiredGateway(endpoints.tokenURL) }
         var body = Array("grant_type=client_credentials&client_id=".utf8)
         body += FormEncoding.encode(clientID)
         body += Array("&client_secret=".utf8)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct HealthAndCheckTests {
@@ -119,13 +120,28 @@ import Testing
         #expect((o["structures"] as? [Any])?.count == 3, "the check itself passed")
     }
 
-    @Test func theRetiredGatewayIsWarnedAbout() async throws {
+    /// The retired gateway is refused before any request: the test itself
+    /// never leaves 127.0.0.1 (a proxy on loopback would see any attempt).
+    @Test func theRetiredGatewayIsRefusedWithoutAnyRequest() async throws {
         var cli = Cli()
         try await cli.storeSimCredentials()
-        try "[profiles.default.sandbox]\noauth_url = \"https://sandbox-oauth.aife.economie.gouv.fr\"\n".write(toFile: cli.home + "/config.toml", atomically: true, encoding: .utf8)
-        cli.env["CPRO_HTTP_TIMEOUT"] = "1"
-        let r = try await cli.run(["health"])
-        #expect(r.stderr.contains("aife.economie.gouv.fr") && r.stderr.contains("2023"), "\(r.stderr)")
+        // A listener on loopback that counts the connections it accepts, as the proxy.
+        let counter = try await ConnectionCounter()
+        defer { counter.stop() }
+        cli.env["https_proxy"] = "http://127.0.0.1:\(counter.port)"
+        cli.env["CPRO_TIMEOUT"] = "5"
+        let control = try await cli.run(["token"], env: ["PISTE_OAUTH_URL": "https://sandbox-oauth.piste.gouv.fr"])
+        #expect(control.status == 1 && counter.connections() >= 1, "the proxy does see an attempt to a live host: \(control.stderr)")
+        let seen = counter.connections()
+        try "[profiles.default.sandbox]\noauth_url = \"https://sandbox-oauth.aife.economie.gouv.fr\"\napi_url = \"https://sandbox-api.aife.economie.gouv.fr/cpro\"\n".write(toFile: cli.home + "/config.toml", atomically: true, encoding: .utf8)
+        let r = try await cli.run(["health", "--json"])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        let o = try json(r)
+        #expect(o["diagnosis"] as? String == "wrong_endpoint", "\(o)")
+        #expect((o["message"] as? String)?.contains("aife.economie.gouv.fr") == true && (o["message"] as? String)?.contains("2023") == true, "\(o)")
+        let token = try await cli.run(["token"])
+        #expect(token.status == 1 && token.stderr.contains("nothing was sent"), "\(token.stderr)")
+        #expect(counter.connections() == seen, "no request reached anything, not even the proxy")
     }
 
     @Test func allChecksEveryEnvironmentConcurrently() async throws {
@@ -286,4 +302,40 @@ import Testing
         ], env: ["LANG": "fr_FR.UTF-8"])
         #expect(r.status == 0, "\(r.stdout)")
     }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts, counts and closes connections.
+final class ConnectionCounter: @unchecked Sendable {
+    let port: Int
+    let countFile: String
+    let child: Child
+
+    init() async throws {
+        let dir = NSTemporaryDirectory() + "counter-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        countFile = dir + "/count"
+        let script = """
+            import socket, sys
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+            open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
+            n = 0
+            while True:
+                c, _ = s.accept(); n += 1
+                open(sys.argv[1], "w").write(str(n)); c.close()
+            """
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        child = try Child(["/usr/bin/env", "python3", "-c", script, countFile], environment: ["PATH": "/usr/bin:/bin"], stdout: dir + "/out")
+        var found: Int?
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: countFile + ".port", encoding: .utf8), let p = Int(text) { found = p; break }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        guard let found else { child.terminate(); throw CounterDidNotStart() }
+        port = found
+    }
+
+    struct CounterDidNotStart: Error {}
+
+    func connections() -> Int { Int((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "0") ?? 0 }
+    func stop() { child.terminate() }
 }

@@ -95,3 +95,70 @@ import Testing
         #expect(ServerText.oneLine("Établissement public — Hôpital") == "Établissement public — Hôpital")
     }
 }
+
+/// A gateway inside the test: tokens from any token URL, and every other
+/// request recorded (a real one would have left the machine).
+final class RecordingGateway: HTTPTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var urls: [String] = []
+    var sent: [String] { lock.withLock { urls } }
+    var apiCalls: [String] { sent.filter { !$0.hasSuffix("/api/oauth/token") } }
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        lock.withLock { urls.append(request.url) }
+        if request.url.hasSuffix("/api/oauth/token") {
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                body: Array(#"{"access_token":"test-token","token_type":"Bearer","expires_in":3600}"#.utf8))
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"codeRetour":0,"libelle":"ok"}"#.utf8))
+    }
+}
+
+@Suite struct RetiredGatewayTests {
+    static let retired = Endpoints(oauthURL: "https://sandbox-oauth.aife.economie.gouv.fr", apiURL: "https://sandbox-api.aife.economie.gouv.fr/cpro")
+
+    @Test func noTokenRequestGoesToTheRetiredGateway() async throws {
+        let gateway = RecordingGateway()
+        let client = TokenClient(transport: gateway, policy: fastRetries)
+        do {
+            _ = try await client.fetch(clientID: SecretBytes(utf8: "id"), clientSecret: SecretBytes(utf8: "secret"), endpoints: Self.retired)
+            Issue.record("a token request to the retired gateway was not refused")
+        } catch let e as PisteError {
+            #expect(e.diagnosis == .wrongEndpoint)
+            #expect(e.message(.en).contains("shut down in September 2023") && e.message(.en).contains("nothing was sent"), "\(e.message(.en))")
+            #expect(e.message(.fr).contains("septembre 2023"))
+        }
+        #expect(gateway.sent.isEmpty, "\(gateway.sent)")
+        // The same client on the PISTE host does send: the refusal is the host's alone.
+        _ = try await client.fetch(clientID: SecretBytes(utf8: "id"), clientSecret: SecretBytes(utf8: "secret"),
+                                   endpoints: Endpoints(oauthURL: "https://sandbox-oauth.piste.gouv.fr", apiURL: "https://sandbox-api.piste.gouv.fr/cpro"))
+        #expect(gateway.sent == ["https://sandbox-oauth.piste.gouv.fr/api/oauth/token"])
+    }
+
+    @Test func noAPICallGoesToTheRetiredGateway() async throws {
+        for api in [Self.retired.apiURL, "https://sandbox-api.piste.gouv.fr/cpro"] {
+            let gateway = RecordingGateway()
+            let dir = tempDir()
+            let endpoints = Endpoints(oauthURL: "https://sandbox-oauth.piste.gouv.fr", apiURL: api)
+            let tokens = TokenProvider(
+                store: envStore(), profile: .default, environment: .sandbox, endpoints: endpoints,
+                directory: dir + "/tokens", keyDirectory: dir + "/keys",
+                client: TokenClient(transport: gateway, policy: fastRetries))
+            let client = ChorusClient(transport: gateway, tokens: tokens, endpoints: endpoints, cproAccount: SecretBytes(utf8: "bG9naW46cGFzcw=="))
+            let d = await diagnosis { _ = try await client.post("utilisateurs/v1/monCompte/recuperer/rattachements", json: Array("{}".utf8)) }
+            if api == Self.retired.apiURL {
+                #expect(d == .wrongEndpoint)
+                #expect(gateway.apiCalls.isEmpty, "\(gateway.sent)")
+            } else {
+                #expect(d == nil)
+                #expect(gateway.apiCalls == ["https://sandbox-api.piste.gouv.fr/cpro/utilisateurs/v1/monCompte/recuperer/rattachements"], "\(gateway.sent)")
+            }
+        }
+    }
+
+    @Test func onlyTheHostCounts() {
+        #expect(Endpoints.isRetired("https://sandbox-api.aife.economie.gouv.fr/cpro/x"))
+        #expect(Endpoints.isRetired("https://AIFE.economie.gouv.fr"))
+        #expect(!Endpoints.isRetired("https://api.piste.gouv.fr/cpro/aife.economie.gouv.fr"))
+        #expect(!Endpoints.isRetired("https://notaife.economie.gouv.fr"))
+    }
+}
