@@ -13,6 +13,23 @@ import Testing
         "=leading equals; semicolon; & ampersand | pipe > gt < lt",
     ]
 
+    /// The refusal is read, not only its status: a secret option is named
+    /// and the two safe ways are given, in both languages, before parsing
+    /// (an unknown option would also exit 64, but with the parser's words).
+    @Test(arguments: ["--client-secret=x", "--tech-password", "--PASSPHRASE=y", "--access_token=z", "--cpro-account"])
+    func aSecretOptionIsRefusedWithTheSafeWays(_ option: String) async throws {
+        let cli = Cli()
+        let r = try await cli.run(["creds", "set", option, "client-id"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("cpro takes no secret or credential as an option"), "\(r.stderr)")
+        #expect(r.stderr.contains("cpro creds set --stdin FIELD"), "\(r.stderr)")
+        #expect(!r.stderr.contains("=x") && !r.stderr.contains("=y") && !r.stderr.contains("=z"))
+        let fr = try await cli.run(["creds", "set", option, "client-id"], env: ["LANG": "fr_FR.UTF-8"])
+        #expect(fr.status == 64 && fr.stderr.contains("cpro ne prend ni secret ni identifiant en option"), "\(fr.stderr)")
+        let after = try await cli.run(["exec", "--", "/bin/echo", option])
+        #expect(!after.stderr.contains("takes no secret"), "after -- it belongs to the program")
+    }
+
     @Test func stdinRoundTripsAwkwardValues() async throws {
         let cli = Cli()
         for (i, value) in Self.awkwardValues.enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
@@ -387,6 +388,43 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
 
 /// State that cpro reads must be the user's (as ssh's StrictModes checks).
 @Suite struct OwnedStateTests {
+    /// "Whatever the umask", for real: cpro run under umask 000 (in its own
+    /// process; an umask set in the test process would reach every test
+    /// running beside it) creates its folder 0700 and every file 0600.
+    @Test func stateIsPrivateUnderAWideOpenUmask() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        var env = cli.env
+        env["CPRO_HOME"] = cli.home + "/fresh"
+        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true)
+        let script = """
+            umask 000
+            printf '%s' "$SIM_SECRET" | "$CPRO" creds set --stdin client-secret || exit 10
+            printf '%s' "$SIM_ID" | "$CPRO" creds set --stdin client-id || exit 11
+            "$CPRO" config set siret 73282932000074 || exit 12
+            "$CPRO" token >/dev/null || exit 13
+            """
+        env["CPRO"] = Cli.binary
+        env["SIM_SECRET"] = Cli.simClientSecret
+        env["SIM_ID"] = Cli.simClientID
+        let r = try await spawnAndWait(["/bin/sh", "-c", script], env: env)
+        #expect(r.status == 0, "\(r.output)")
+        let root = cli.home + "/fresh"
+        var seen = 0
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let relative = walker?.nextObject() as? String {
+            let path = root + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            let mode = (attributes[.posixPermissions] as? Int ?? 0) & 0o777
+            let isDirectory = attributes[.type] as? FileAttributeType == .typeDirectory
+            #expect(mode == (isDirectory ? 0o700 : 0o600), "\(relative): \(String(mode, radix: 8))")
+            seen += 1
+        }
+        let top = try FileManager.default.attributesOfItem(atPath: root)[.posixPermissions] as? Int
+        #expect(top.map { $0 & 0o777 } == 0o700)
+        #expect(seen >= 4, "the vault, the config, the token cache and its key were written (\(seen) entries)")
+    }
+
     @Test func looseOrForeignStateIsRefusedWithTheFix() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)

@@ -74,6 +74,23 @@ import Testing
         #expect(o["step"] as? String == "technical-account")
     }
 
+    /// A password whose header holds `+`, `/` and `=`: the simulator decodes
+    /// the standard alphabet only, as PISTE does, so a URL-safe encoder would
+    /// be tech_account_rejected here.
+    @Test func aPasswordEncodingToPlusSlashAndPaddingIsAccepted() async throws {
+        let sim = try await SimProcess()
+        let password = "p>?>?~~~"
+        try await sim.configure(["accounts": [Cli.simTechLogin: password]])
+        let cli = try await Cli.withSim(sim)
+        let set = try await cli.run(["creds", "set", "--stdin", "tech-password"], stdin: Array(password.utf8))
+        #expect(set.status == 0, "\(set.stderr)")
+        let header = try await cli.run(["creds", "get", "cpro-account"])
+        #expect(header.stdout == "VEVDSF8xXzAwMDAwMDAwMDAwMDAwQGNwcm8uZnI6cD4/Pj9+fn4=\n", "\(header.stdout)")
+        let r = try await cli.run(["health", "--json"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(try json(r)["diagnosis"] as? String == "ok")
+    }
+
     @Test func aForbiddenAPIIsNamed() async throws {
         let sim = try await SimProcess()
         try await sim.configure(["api": ["structures": "forbidden_403", "transverses": "forbidden_403"]])
@@ -87,11 +104,18 @@ import Testing
         let sim = try await SimProcess()
         var cli = Cli()
         cli.env.merge(sim.env) { $1 }
-        let none = try json(try await cli.run(["onboard", "--check", "--json"]))
+        let noneRun = try await cli.run(["onboard", "--check", "--json"])
+        #expect(noneRun.status == 2, "credentials_missing is CRITICAL: \(noneRun.stdout)")
+        let none = try json(noneRun)
         #expect(none["diagnosis"] as? String == "credentials_missing")
+        let health = try await cli.run(["health"])
+        #expect(health.status == 2 && health.stdout.hasPrefix("CRITICAL default / sandbox: credentials_missing: "), "\(health.stdout)")
         #expect((none["steps"] as? [[String: Any]])?.first { $0["status"] as? String == "failed" }?["id"] as? String == "piste-application")
-        try await cli.run(["creds", "import"], stdin: Array(try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": Cli.simClientID, "PISTE_CLIENT_SECRET": Cli.simClientSecret])))
-        let half = try json(try await cli.run(["onboard", "--check", "--json"]))
+        let imported = try await cli.run(["creds", "import"], stdin: Array(try JSONSerialization.data(withJSONObject: ["PISTE_CLIENT_ID": Cli.simClientID, "PISTE_CLIENT_SECRET": Cli.simClientSecret])))
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let halfRun = try await cli.run(["onboard", "--check", "--json"])
+        #expect(halfRun.status == 2)
+        let half = try json(halfRun)
         let steps = try #require(half["steps"] as? [[String: Any]])
         #expect(steps.first { $0["status"] as? String == "failed" }?["id"] as? String == "technical-account")
         #expect(steps[0]["status"] as? String == "ok" && steps[2]["status"] as? String == "ok", "the token proved the PISTE side")

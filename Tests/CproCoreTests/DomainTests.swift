@@ -47,6 +47,21 @@ import Testing
         #expect(throws: Failure.self) { try CproAccount.decode(SecretBytes(utf8: Data("nocolon".utf8).base64EncodedString())) }
     }
 
+    /// Most real 40-byte credentials encode to a `+` or a `/`: the header is
+    /// standard base64 (RFC 4648 section 4), padded, never the URL-safe
+    /// alphabet. The expected text is written out, not computed by the same
+    /// library.
+    @Test func cproAccountUsesTheStandardAlphabetWithPadding() throws {
+        var creds = Credentials()
+        creds.values[.techLogin] = StoredValue(SecretBytes(utf8: "TECH_1_00000000000000@cpro.fr"), setAt: 0)
+        creds.values[.techPassword] = StoredValue(SecretBytes(utf8: "p>?>?~~~"), setAt: 0)
+        let header = try creds.cproAccount().unprotectedString
+        #expect(header == "VEVDSF8xXzAwMDAwMDAwMDAwMDAwQGNwcm8uZnI6cD4/Pj9+fn4=")
+        #expect(header.contains("+") && header.contains("/") && header.hasSuffix("="))
+        let (_, p) = try CproAccount.decode(SecretBytes(utf8: header))
+        #expect(p.unprotectedString == "p>?>?~~~")
+    }
+
     @Test func cproAccountNeedsBothHalves() {
         var creds = Credentials()
         creds.values[.techLogin] = StoredValue(SecretBytes(utf8: "TECH_1@cpro.fr"), setAt: 0)

@@ -8,9 +8,9 @@ import Testing
         return d
     }
 
-    @Test func foldersAre0700AndFiles0600WhateverTheUmask() throws {
-        let old = umask(0)
-        defer { umask(old) }
+    /// Under the test process's umask; OwnedStateTests runs cpro itself
+    /// under umask 000 (an umask set here would reach every parallel test).
+    @Test func foldersAre0700AndFiles0600() throws {
         let root = tempDir()
         let dir = root + "/a/b"
         try SecureFiles.ensurePrivateDirectory(dir)
