@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite struct CredsCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct CredsCommandTests {
     static let awkwardValues: [String] = [
         "with spaces inside",
         "double \"quotes\" and 'single'",
@@ -41,14 +41,14 @@ import Testing
             #expect(get.stdout == value + "\n", "value \(i)")
         }
         // Without a trailing newline the value is taken as it is.
-        try await cli.run(["creds", "set", "--stdin", "client-id"], stdin: Array("abc".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-id"], stdin: Array("abc".utf8))
         #expect(try await cli.run(["creds", "get", "client-id"]).stdout == "abc\n")
     }
 
     @Test func cproAccountIsDerived() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "tech-login"], stdin: Array("TECH_1_X@cpro.fr\n".utf8))
-        try await cli.run(["creds", "set", "--stdin", "tech-password"], stdin: Array("pässwörd\n".utf8))
+        try await cli.must(["creds", "set", "--stdin", "tech-login"], stdin: Array("TECH_1_X@cpro.fr\n".utf8))
+        try await cli.must(["creds", "set", "--stdin", "tech-password"], stdin: Array("pässwörd\n".utf8))
         let r = try await cli.run(["creds", "get", "cpro-account"])
         #expect(r.stdout == Data("TECH_1_X@cpro.fr:pässwörd".utf8).base64EncodedString() + "\n")
         let bad = try await cli.run(["creds", "set", "--stdin", "cpro-account"], stdin: Array("x".utf8))
@@ -58,8 +58,8 @@ import Testing
 
     @Test func globalOptionsGoBeforeOrAfter() async throws {
         let cli = Cli()
-        try await cli.run(["--env", "production", "--profile", "acme", "creds", "set", "--stdin", "client-id"], stdin: Array("p-id".utf8))
-        try await cli.run(["creds", "--profile", "acme", "set", "client-id", "--stdin"], stdin: Array("s-id".utf8))
+        try await cli.must(["--env", "production", "--profile", "acme", "creds", "set", "--stdin", "client-id"], stdin: Array("p-id".utf8))
+        try await cli.must(["creds", "--profile", "acme", "set", "client-id", "--stdin"], stdin: Array("s-id".utf8))
         #expect(try await cli.run(["creds", "get", "client-id", "--env", "production", "--profile", "acme"]).stdout == "p-id\n")
         #expect(try await cli.run(["--profile", "acme", "creds", "get", "client-id"]).stdout == "s-id\n")
         #expect(try await cli.run(["creds", "get", "client-id"], env: ["CPRO_PROFILE": "acme", "CPRO_ENV": "production"]).stdout == "p-id\n")
@@ -70,18 +70,18 @@ import Testing
 
     @Test func listShowsWhatIsSetAndNeverAValue() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "client-secret", "--env", "production"], stdin: Array("zz-secret-zz".utf8))
-        try await cli.run(["creds", "set", "--stdin", "tech-login", "--profile", "b"], stdin: Array("TECH_1@cpro.fr".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret", "--env", "production"], stdin: Array("zz-secret-zz".utf8))
+        try await cli.must(["creds", "set", "--stdin", "tech-login", "--profile", "b"], stdin: Array("TECH_1@cpro.fr".utf8))
         let human = try await cli.run(["creds", "list"])
         #expect(human.status == 0)
         #expect(human.stdout.contains("default  production"))
         #expect(human.stdout.contains("b        sandbox"))
         #expect(!human.all.contains("zz-secret-zz") && !human.all.contains("TECH_1@cpro.fr"))
         let json = try await cli.run(["creds", "list", "--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
-        let entries = object["entries"] as! [[String: Any]]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        let entries = try #require(object["entries"] as? [[String: Any]])
         #expect(entries.count == 2)
-        let fields = entries.first { $0["profile"] as? String == "default" }!["fields"] as! [String: [String: Any]]
+        let fields = try #require(entries.first { $0["profile"] as? String == "default" }?["fields"] as? [String: [String: Any]])
         #expect(fields["client-secret"]?["set"] as? Bool == true)
         #expect(fields["client-id"]?["set"] as? Bool == false)
         #expect((fields["client-secret"]?["set_at"] as? String)?.hasSuffix("Z") == true)
@@ -90,14 +90,14 @@ import Testing
     @Test func removeRemovesOnlyTheSelection() async throws {
         let cli = Cli()
         for f in ["client-id", "client-secret"] {
-            try await cli.run(["creds", "set", "--stdin", f], stdin: Array("v-\(f)".utf8))
-            try await cli.run(["creds", "set", "--stdin", f, "--env", "production"], stdin: Array("p-\(f)".utf8))
+            try await cli.must(["creds", "set", "--stdin", f], stdin: Array("v-\(f)".utf8))
+            try await cli.must(["creds", "set", "--stdin", f, "--env", "production"], stdin: Array("p-\(f)".utf8))
         }
         let r = try await cli.run(["creds", "remove", "client-id", "--json"])
         #expect(r.stdout.contains("\"removed\":[\"client-id\"]"))
         #expect(try await cli.run(["creds", "get", "client-id"]).status == 1)
         #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == "v-client-secret\n")
-        try await cli.run(["creds", "remove"])
+        try await cli.must(["creds", "remove"])
         #expect(try await cli.run(["creds", "get", "client-secret"]).status == 1)
         #expect(try await cli.run(["creds", "get", "client-id", "--env", "production"]).stdout == "p-client-id\n")
         let none = try await cli.run(["creds", "remove", "tech-login"])

@@ -8,7 +8,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
 
 /// What the real gateway answers (shared/spec/piste-facts.md), played by
 /// piste-sim, and the diagnosis each answer must lead to.
-@Suite struct RealGatewayDiagnosisTests {
+@Suite(.timeLimit(.minutes(10))) struct RealGatewayDiagnosisTests {
     /// Any 401 that does not name the login or password is about the token:
     /// dropped, one new token, one retry, then oauth_rejected.
     @Test(arguments: ["piste", "invalid_token", "none"])
@@ -172,7 +172,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     }
 }
 
-@Suite struct ConfigCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct ConfigCommandTests {
     static let valid: [(String, String)] = [
         ("siret", "73282932000074"), ("api_url", "https://api.piste.gouv.fr"), ("oauth_url", "https://oauth.piste.gouv.fr/api/oauth/token"),
         ("tech_password_changed_at", "2026-03-31"), ("tech_password_rotation_days", "400"), ("backend", "secret-service"),
@@ -228,7 +228,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     }
 }
 
-@Suite struct RotationTests {
+@Suite(.timeLimit(.minutes(10))) struct RotationTests {
     @Test func aRefusedTechPasswordLeavesTheOldOne() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
@@ -266,7 +266,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
 }
 
 /// Issue 10's at-most-once rule and time bounds, against the real binary.
-@Suite struct DeliveryTests {
+@Suite(.timeLimit(.minutes(10))) struct DeliveryTests {
     static let deposit = "factures/v1/deposer/flux"
 
     /// 0: the connection drops mid-answer, after the deposit was received.
@@ -348,7 +348,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     }
 }
 
-@Suite struct ImportEndpointTests {
+@Suite(.timeLimit(.minutes(10))) struct ImportEndpointTests {
     /// A refused endpoint in an import stores nothing at all.
     @Test(arguments: ["http://127.0.0.1@evil.example", "https://api.example/not-cpro"])
     func aBadEndpointRefusesTheWholeImport(_ url: String) async throws {
@@ -361,7 +361,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     }
 }
 
-@Suite struct WizardWrongEndpointTests {
+@Suite(.timeLimit(.minutes(10))) struct WizardWrongEndpointTests {
     /// A wrong URL is not the technical account's fault: retrying keeps the
     /// values typed and checks again without asking for them.
     @Test func theWizardKeepsTheTechnicalValues() async throws {
@@ -369,7 +369,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         try await sim.configure(["api": ["utilisateurs": "unknown_path"]])
         var cli = Cli()
         cli.env.merge(sim.env) { $1 }
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .send(Cli.simClientID),
@@ -387,7 +387,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
 }
 
 /// State that cpro reads must be the user's (as ssh's StrictModes checks).
-@Suite struct OwnedStateTests {
+@Suite(.timeLimit(.minutes(10))) struct OwnedStateTests {
     /// "Whatever the umask", for real: cpro run under umask 000 (in its own
     /// process; an umask set in the test process would reach every test
     /// running beside it) creates its folder 0700 and every file 0600.
@@ -428,7 +428,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
     @Test func looseOrForeignStateIsRefusedWithTheFix() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
-        try await cli.run(["config", "set", "siret", "73282932000074"])
+        try await cli.must(["config", "set", "siret", "73282932000074"])
         #expect(try await cli.run(["health"]).status == 0)
 
         chmod(cli.home, 0o777)

@@ -2,10 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite struct HandoverTests {
+@Suite(.timeLimit(.minutes(10))) struct HandoverTests {
     @Test func exportRefusesATerminalWithoutForce() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("tty-secret".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array("tty-secret".utf8))
         let r = try await cli.interactive(["creds", "export"], [.expect("terminal")], env: ["CPRO_VAULT_PASSPHRASE": Cli.passphrase])
         #expect(r.status == 1)
         #expect(!r.stdout.contains("tty-secret"))
@@ -30,7 +30,7 @@ import Testing
             let again = try await cli.run(["creds", "import", "--profile", target], stdin: Array(exported.stdout.utf8))
             #expect(again.status == 0, "\(again.stderr)")
             let final = try await cli.run(["creds", "export", "--format", "json", "--profile", target])
-            let object = try JSONSerialization.jsonObject(with: Data(final.stdout.utf8)) as! [String: String]
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(final.stdout.utf8)) as? [String: String], "\(final.stdout)")
             for (k, v) in values { #expect(object[k] == v, "\(k)") }
         }
     }
@@ -179,7 +179,7 @@ import Testing
         let body = #"{"parametresRecherche":{"nbResultatsParPage":100,"pageResultatDemandee":1}}"#
         let first = try await cli.run(["api", path, "--data", body, "--json"])
         #expect(first.status == 0, "\(first.stderr)")
-        let object = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any], "\(first.stdout)")
         #expect((object["listeStructureRattachement"] as? [Any])?.count == 3)
 
         try await sim.admin("/_sim/revoke")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite struct InteractiveTests {
+@Suite(.timeLimit(.minutes(10))) struct InteractiveTests {
     @Test func promptsWithoutEchoingSecretsAndAsksTheNewPassphraseFirst() async throws {
         let cli = Cli()
         let r = try await cli.interactive(["creds", "set"], [
@@ -31,7 +31,7 @@ import Testing
     /// all the same, which is what this checks.)
     @Test func echoIsOffAgainAfterSuspendAndContinue() async throws {
         let cli = Cli()
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let r = try await cli.interactive(["creds", "get", "client-id"], [
             .expect("Passphrase for"), .signal("TSTP"), .signal("CONT"), .echoState, .send(Cli.passphrase),
             .expect("not set"),
@@ -43,7 +43,7 @@ import Testing
 
     @Test func enterKeepsAValueAndARefusedValueIsAskedAgain() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("kept".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array("kept".utf8))
         let r = try await cli.interactive(["creds", "set", "client-secret", "tech-login"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client secret [set]"), .send(""),
@@ -70,7 +70,7 @@ import Testing
 
     @Test func wrongPassphraseStopsBeforeAnyValueIsTyped() async throws {
         let cli = Cli()
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let r = try await cli.interactive(["creds", "set"], [
             .expect("Passphrase for"), .send("not the passphrase"),
             .expect("wrong passphrase"),

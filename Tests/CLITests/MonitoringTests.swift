@@ -4,7 +4,7 @@ import Testing
 
 /// `cpro health --format nagios|prometheus`, read by the real validators
 /// where one exists (promtool, from Debian's prometheus package).
-@Suite struct MonitoringTests {
+@Suite(.timeLimit(.minutes(10))) struct MonitoringTests {
     static let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// promtool's verdict on an exposition: status and what it printed.
@@ -114,7 +114,7 @@ import Testing
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
         try await cli.storeSimCredentials(profile: "acme")
-        try await cli.run(["creds", "remove", "--profile", "acme", "tech-password"])
+        try await cli.must(["creds", "remove", "--profile", "acme", "tech-password"])
         let r = try await cli.run(["health", "--all", "--format", "nagios"])
         #expect(r.status == 2, "\(r.stdout)")
         let lines = r.stdout.split(separator: "\n").map(String.init)

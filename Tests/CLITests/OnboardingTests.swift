@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite struct HealthAndCheckTests {
+@Suite(.timeLimit(.minutes(10))) struct HealthAndCheckTests {
     func json(_ r: Cli.Result) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout) \(r.stderr)")
     }
@@ -45,7 +45,7 @@ import Testing
     ] as [(String, String, String, Int32)])
     func everyFailureNamesItsStep(_ behaviour: String, _ diagnosis: String, _ step: String, _ status: Int32) async throws {
         let sim = try await SimProcess()
-        try await sim.configure(try JSONSerialization.jsonObject(with: Data(behaviour.utf8)) as! [String: Any])
+        try await sim.configure(try #require(try JSONSerialization.jsonObject(with: Data(behaviour.utf8)) as? [String: Any]))
         let cli = try await Cli.withSim(sim)
         let r = try await cli.run(["onboard", "--check", "--json"])
         #expect(r.status == status, "\(r.stderr)")
@@ -190,7 +190,7 @@ import Testing
     }
 }
 
-@Suite struct WizardTests {
+@Suite(.timeLimit(.minutes(10))) struct WizardTests {
     @Test func guidedSetupVerifiesAndSavesWithoutEchoingSecrets() async throws {
         let sim = try await SimProcess()
         var cli = Cli()
@@ -216,7 +216,7 @@ import Testing
         let sim = try await SimProcess()
         var cli = Cli()
         cli.env.merge(sim.env) { $1 }
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let first = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .send(Cli.simClientID),
@@ -241,7 +241,7 @@ import Testing
         let sim = try await SimProcess()
         var cli = Cli()
         cli.env.merge(sim.env) { $1 }
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let quit = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .send(Cli.simClientID),
@@ -268,7 +268,7 @@ import Testing
         #expect(config.contains("unverified = \"client-id,client-secret,tech-login,tech-password\""), "both saves are marked: \(config)")
 
         // Once the right secret is given and verified, its mark goes.
-        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array(Cli.simClientSecret.utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array(Cli.simClientSecret.utf8))
         let fixed = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase), .expect("is ready"),
         ])
@@ -281,7 +281,7 @@ import Testing
         let sim = try await SimProcess()
         var cli = Cli()
         cli.env.merge(sim.env) { $1 }
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .send(Cli.simClientID),

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The real `cpro` against a real OpenBao dev server on 127.0.0.1.
-@Suite struct OpenBaoTests {
+@Suite(.timeLimit(.minutes(10))) struct OpenBaoTests {
     func json(_ r: Cli.Result) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout) \(r.stderr)")
     }

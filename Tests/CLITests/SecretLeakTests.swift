@@ -5,7 +5,7 @@ import Testing
 /// A secret must never reach argv, logs or error messages.
 // Serialized: one test puts the secret in argv on purpose (to see it refused)
 // while another scans every command line for it.
-@Suite(.serialized) struct SecretLeakTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SecretLeakTests {
     static let secret = "Zq9-very-secret-value-7Wx"
 
     @Test func noSecretInAnyProcessArguments() async throws {
@@ -73,7 +73,7 @@ import Testing
         // cpro turns off core dumps and the Swift backtracer, and marks itself
         // not dumpable; read that back from a live process.
         let cli = Cli()
-        try await cli.run(["vault", "init"])
+        try await cli.must(["vault", "init"])
         let p = try cli.start(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8), env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "4000"])
         var checked = false
         for _ in 0..<600 where !checked {

@@ -6,7 +6,7 @@ let keyringAvailable = ProcessInfo.processInfo.environment["CPRO_TEST_SECRET_SER
 
 /// Against the real gnome-keyring that scripts/with-keyring starts on a private
 /// session bus. Each test uses profiles of its own: the keyring is shared.
-@Suite(.serialized, .enabled(if: keyringAvailable, "run through scripts/test (scripts/with-keyring)"))
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: keyringAvailable, "run through scripts/test (scripts/with-keyring)"))
 struct SecretServiceTests {
     static func cli() -> Cli {
         var cli = Cli()
@@ -63,7 +63,7 @@ struct SecretServiceTests {
         }
         let list = try await cli.run(["creds", "list", "--json"])
         for p in profiles { #expect(list.stdout.contains("\"profile\":\"\(p)\"")) }
-        try await cli.run(["creds", "set", "--stdin", "client-id", "--profile", profiles[0]], stdin: Array("replaced".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-id", "--profile", profiles[0]], stdin: Array("replaced".utf8))
         #expect(try await cli.run(["creds", "get", "client-id", "--profile", profiles[0]]).stdout == "replaced\n")
         let (_, items) = try await secretTool(["search", "--all", "profile", profiles[0], "environment", "sandbox", "field", "client-id"])
         #expect(items.components(separatedBy: "secret = ").count - 1 == 1, "overwritten, not duplicated")
@@ -76,7 +76,7 @@ struct SecretServiceTests {
     @Test func interoperatesWithSecretTool() async throws {
         let cli = Self.cli()
         let p = Self.unique()
-        try await cli.run(["creds", "set", "--stdin", "tech-password", "--profile", p], stdin: Array("from cpro: \"é\" $x".utf8))
+        try await cli.must(["creds", "set", "--stdin", "tech-password", "--profile", p], stdin: Array("from cpro: \"é\" $x".utf8))
         let (rc, value) = try await secretTool(["lookup", "profile", p, "environment", "sandbox", "field", "tech-password"])
         #expect(rc == 0 && value == "from cpro: \"é\" $x")
         _ = try await secretTool(["store", "--label=by hand", "application", "cpro", "profile", p, "environment", "production", "field", "client-id"], stdin: "from secret-tool ü")
@@ -124,7 +124,7 @@ struct SecretServiceTests {
             for f in ["client-id", "client-secret", "tech-login", "tech-password"] {
                 let v = "\(env)/\(f) 'q' \"d\" ü \(UUID().uuidString)"
                 expected["\(env)/\(f)"] = v
-                try await cli.run(["creds", "set", "--stdin", f, "--profile", p, "--env", env], stdin: Array(v.utf8))
+                try await cli.must(["creds", "set", "--stdin", f, "--profile", p, "--env", env], stdin: Array(v.utf8))
             }
         }
         let there = try await cli.run(["creds", "migrate", "--to", "secret-service", "--remove-source", "--profile", p])

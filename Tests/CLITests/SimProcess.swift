@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -78,7 +79,7 @@ extension Cli {
             "PISTE_CLIENT_ID": id, "PISTE_CLIENT_SECRET": secret,
             "CPRO_TECH_LOGIN": Cli.simTechLogin, "CPRO_TECH_PASSWORD": Cli.simTechPassword,
         ])
-        let r = try await run(["creds", "import", "--profile", profile, "--env", env], stdin: Array(json))
-        precondition(r.status == 0, r.stderr)
+        // An expectation, not a precondition: a failure fails this test, not the whole run.
+        try await must(["creds", "import", "--profile", profile, "--env", env], stdin: Array(json))
     }
 }

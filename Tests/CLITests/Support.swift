@@ -42,6 +42,16 @@ struct Cli {
 
     var vaultPath: String { home + "/vault.cpro" }
 
+    /// A step that sets the scene: it must succeed, or the test fails here,
+    /// with cpro's own words, rather than later for a reason it hides.
+    @discardableResult
+    func must(_ args: [String], stdin: [UInt8] = [], env extra: [String: String] = [:],
+              sourceLocation: SourceLocation = #_sourceLocation) async throws -> Result {
+        let r = try await run(args, stdin: stdin, env: extra)
+        #expect(r.status == 0, "set-up step `cpro \(args.joined(separator: " "))` failed (\(r.status)): \(r.stderr)", sourceLocation: sourceLocation)
+        return r
+    }
+
     @discardableResult
     func run(_ args: [String], stdin: [UInt8] = [], env extra: [String: String] = [:]) async throws -> Result {
         let p = try start(args, stdin: stdin, env: extra)

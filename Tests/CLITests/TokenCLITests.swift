@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite struct TokenCLITests {
+@Suite(.timeLimit(.minutes(10))) struct TokenCLITests {
     @Test func firstCallFetchesSecondIsCached() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
@@ -9,7 +9,7 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.hasPrefix("sim-") && first.stdout.hasSuffix("\n"))
         let second = try await cli.run(["token", "--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: Any]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any], "\(second.stdout)")
         #expect(object["access_token"] as? String == first.stdout.trimmingCharacters(in: .newlines))
         #expect(object["token_type"] as? String == "Bearer")
         #expect((object["expires_at"] as? String)?.hasSuffix("Z") == true)
@@ -95,7 +95,7 @@ import Testing
         let cli = try await Cli.withSim(sim)
         let r = try await cli.run(["token", "--json"])
         #expect(r.status == 1)
-        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: [String: String]]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: String]], "\(r.stdout)")
         #expect(object["error"]?["diagnosis"] == "oauth_invalid_client")
         #expect(r.stderr.contains("client ID or secret"))
         #expect(!r.all.contains(Cli.simClientSecret))

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite struct VaultCommandTests {
+@Suite(.timeLimit(.minutes(10))) struct VaultCommandTests {
     @Test func initStatusAndPasswd() async throws {
         let cli = Cli()
         let absent = try await cli.run(["vault", "status", "--json"])
@@ -10,15 +10,15 @@ import Testing
         let again = try await cli.run(["vault", "init"])
         #expect(again.status == 1 && again.stderr.contains("already exists"))
         let status = try await cli.run(["vault", "status", "--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as! [String: Any]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any], "\(status.stdout)")
         #expect(object["state"] as? String == "locked")
         #expect(object["backend"] as? String == "file")
-        let details = object["details"] as! [String: String]
+        let details = try #require(object["details"] as? [String: String])
         #expect(details["mode"] == "600")
         #expect(details["kdf"]?.contains("argon2id13") == true)
         #expect(details["passphrase_source"] == "CPRO_VAULT_PASSPHRASE")
 
-        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("keep-me".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array("keep-me".utf8))
         let noNew = try await cli.run(["vault", "passwd"])
         #expect(noNew.status == 1 && noNew.stderr.contains("CPRO_VAULT_NEW_PASSPHRASE"))
         let changed = try await cli.run(["vault", "passwd"], env: ["CPRO_VAULT_NEW_PASSPHRASE": "another long passphrase"])
@@ -41,7 +41,7 @@ import Testing
 
     @Test func wrongPassphraseAndDamagedVaultChangeNothing() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8))
         let before = try Data(contentsOf: URL(fileURLWithPath: cli.vaultPath))
         let wrong = try await cli.run(["creds", "set", "--stdin", "client-id"], stdin: Array("y".utf8), env: ["CPRO_VAULT_PASSPHRASE": "wrong passphrase"])
         #expect(wrong.status == 1 && wrong.stderr.contains("wrong passphrase"))
@@ -78,7 +78,7 @@ import Testing
 
     @Test func aWriterKilledMidWriteLeavesAReadableVault() async throws {
         let cli = Cli()
-        try await cli.run(["creds", "set", "--stdin", "client-secret"], stdin: Array("old-value".utf8))
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array("old-value".utf8))
         let writer = try cli.start(
             ["creds", "set", "--stdin", "client-secret"], stdin: Array("new-value".utf8),
             env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "20000"])

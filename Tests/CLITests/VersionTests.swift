@@ -4,7 +4,7 @@ import Testing
 
 /// `--version`, the build stamp, and the completion scripts that the package
 /// installs (scripts/package takes them from the same binary).
-@Suite struct VersionTests {
+@Suite(.timeLimit(.minutes(10))) struct VersionTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test func versionMatchesTheVersionFileAndSaysWhenNoCommitIsRecorded() async throws {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import CproCore
 
-@Suite struct ConfigTests {
+@Suite(.timeLimit(.minutes(10))) struct ConfigTests {
     @Test func readsTheDocumentedSubset() throws {
         let c = try Config(text: """
             # cpro settings
@@ -75,7 +75,7 @@ import Testing
     }
 }
 
-@Suite struct SettingsTests {
+@Suite(.timeLimit(.minutes(10))) struct SettingsTests {
     @Test func pathsFollowCproHomeThenXDG() throws {
         let p = try Paths.resolve(environment: ["CPRO_HOME": "/tmp/x/", "HOME": "/home/u"])
         #expect(p.vaultFile == "/tmp/x/vault.cpro" && p.configFile == "/tmp/x/config.toml")
@@ -159,7 +159,7 @@ import Testing
 /// Every place a URL enters cpro refuses the same hostile shapes: plain http
 /// that only looks like loopback, user-info that moves the real host, and
 /// paths that would send the calls somewhere PISTE has no API.
-@Suite struct HostileURLTests {
+@Suite(.timeLimit(.minutes(10))) struct HostileURLTests {
     static let hostile = [
         "http://127.0.0.1@evil.example", "http://localhost:1@evil.example", "http://[::1]@evil.example",
         "http://127.evil.example", "http://127.0.0.1.evil.example", "http://localhost.evil.example",

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import CproCore
 
-@Suite struct DomainTests {
+@Suite(.timeLimit(.minutes(10))) struct DomainTests {
     @Test func languageFollowsPosixPrecedence() {
         #expect(Language.from(environment: [:]) == .en)
         #expect(Language.from(environment: ["LANG": "fr_FR.UTF-8"]) == .fr)
@@ -83,7 +83,7 @@ import Testing
     }
 }
 
-@Suite struct ValidationTests {
+@Suite(.timeLimit(.minutes(10))) struct ValidationTests {
     let uuid = "d3b0a3c2-1111-2222-3333-444455556666"
 
     @Test func acceptsOrdinaryValuesSilently() throws {

@@ -5,7 +5,7 @@ import Testing
 
 /// Property-style: random values through each format and back through the
 /// real consumer (bash, dash, zsh, python-dotenv, JSONSerialization).
-@Suite struct ExportPropertyTests {
+@Suite(.timeLimit(.minutes(10))) struct ExportPropertyTests {
     /// Every byte but NUL appears: ASCII 1...127 one by one, then random
     /// characters (controls, quotes, $, backslashes, #, spaces, non-ASCII).
     static let values: [String] = {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import CproCore
 
-@Suite(.serialized) struct SecureFilesTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SecureFilesTests {
     func tempDir() -> String {
         let d = NSTemporaryDirectory() + "cpro-test-" + UUID().uuidString
         return d

@@ -6,7 +6,7 @@ import Testing
 @testable import CproPiste
 @testable import CproVault
 
-@Suite struct ChorusClientTests {
+@Suite(.timeLimit(.minutes(10))) struct ChorusClientTests {
     func client(_ sim: SimHarness, dir: String = tempDir(), password: String = Simulator.defaultTechPassword) throws -> ChorusClient {
         let account = try CproAccount.encode(login: SecretBytes(utf8: Simulator.defaultTechLogin), password: SecretBytes(utf8: password))
         return ChorusClient(transport: AHCTransport(environment: testBudget), tokens: provider(sim, dir: dir), endpoints: sim.endpoints,
@@ -83,7 +83,7 @@ import Testing
     }
 }
 
-@Suite struct ServerTextTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerTextTests {
     /// What a hostile server could put in a structure name or a libelle to
     /// rewrite the user's terminal: C0, C1 (8-bit CSI), bidi overrides.
     @Test func controlsAndBidiOverridesNeverReachATerminal() {
@@ -113,7 +113,7 @@ final class RecordingGateway: HTTPTransport, @unchecked Sendable {
     }
 }
 
-@Suite struct RetiredGatewayTests {
+@Suite(.timeLimit(.minutes(10))) struct RetiredGatewayTests {
     static let retired = Endpoints(oauthURL: "https://sandbox-oauth.aife.economie.gouv.fr", apiURL: "https://sandbox-api.aife.economie.gouv.fr/cpro")
 
     @Test func noTokenRequestGoesToTheRetiredGateway() async throws {

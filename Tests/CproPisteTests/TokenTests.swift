@@ -6,7 +6,7 @@ import Testing
 @testable import CproPiste
 @testable import CproVault
 
-@Suite struct TokenClientTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenClientTests {
     @Test func formEncodingKeepsEveryByte() {
         let raw = "a b&c=d+e%f/é\u{1F642}~*"
         let encoded = String(decoding: FormEncoding.encode(SecretBytes(utf8: raw)), as: UTF8.self)
@@ -98,7 +98,7 @@ import Testing
     }
 }
 
-@Suite struct TokenCacheTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenCacheTests {
     @Test func secondCallIsServedFromTheCache() async throws {
         let sim = try await SimHarness.start()
         let dir = tempDir()

@@ -24,7 +24,7 @@ func makeStore(_ dir: String, pass: String = "correct horse battery") -> FileSto
 
 func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidString + "/sub" }
 
-@Suite struct FileStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct FileStoreTests {
     @Test func roundTripsEveryFieldForSeveralProfilesAndBothEnvironments() async throws {
         let dir = tempDir()
         let store = makeStore(dir)
@@ -232,7 +232,7 @@ final class NoticeBox: @unchecked Sendable {
     var all: [Failure] { lock.withLock { items } }
 }
 
-@Suite struct EnvStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct EnvStoreTests {
     @Test func readsTheContractVariablesForTheSelection() async throws {
         let store = EnvStore(
             variables: ["PISTE_CLIENT_ID": "id", "PISTE_CLIENT_SECRET": "sec", "CPRO_TECH_LOGIN": "TECH_1@cpro.fr", "CPRO_TECH_PASSWORD": ""],
@@ -248,7 +248,7 @@ final class NoticeBox: @unchecked Sendable {
     }
 }
 
-@Suite struct StoredValueCheckTests {
+@Suite(.timeLimit(.minutes(10))) struct StoredValueCheckTests {
     /// A value another tool put in a backend is checked as if typed in.
     @Test func aControlCharacterReadFromTheVaultIsNamed() async throws {
         let dir = tempDir()

@@ -5,7 +5,7 @@ import Testing
 
 /// The write body is built in bytes (so values never pass through a Swift
 /// String); it must still be JSON that says exactly those values.
-@Suite struct OpenBaoBodyTests {
+@Suite(.timeLimit(.minutes(10))) struct OpenBaoBodyTests {
     @Test func everyValueSurvivesTheJSONBody() throws {
         var rng = SystemRandomNumberGenerator()
         let alphabet = Array("\"\\/\u{7F}\u{1}\t\n\r ab$#'é€🙂東\u{2028}")

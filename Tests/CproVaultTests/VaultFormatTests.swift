@@ -5,7 +5,7 @@ import Testing
 
 /// Format tests use weak KDF parameters so that thousands of opens stay fast;
 /// the parameters are data in the header, so the code paths are the same.
-@Suite struct VaultFormatTests {
+@Suite(.timeLimit(.minutes(10))) struct VaultFormatTests {
     let pass = SecretBytes(utf8: "correct horse battery staple")
     let weak = VaultFormat.KDFParams.testOnlyWeak
 
