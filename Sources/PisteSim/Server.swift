@@ -57,6 +57,10 @@ public struct SimulatorServer: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: "piste-sim"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: { var l = Logger(label: "piste-sim"); l.logLevel = .warning; return l }())
-        try await app.runService()
+        // No graceful shutdown: it waits for every keep-alive connection to
+        // close, and a client that keeps one open (a test's URLSession) would
+        // leave the simulator running after SIGTERM. The executable exits on
+        // the signal instead (piste-sim's main); an embedding test cancels.
+        try await app.runService(gracefulShutdownSignals: [])
     }
 }

@@ -44,6 +44,11 @@ struct PisteSimCommand: AsyncParsableCommand {
         }
         let portFile = portFile
         let host = host
+        // A simulator holds nothing worth flushing: SIGTERM and SIGINT end it
+        // at once (_exit is safe in a signal handler), whatever connections
+        // are open.
+        signal(SIGTERM) { _ in _exit(0) }
+        signal(SIGINT) { _ in _exit(0) }
         try await SimulatorServer(simulator: sim, host: host, port: port).run { bound in
             if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             // Unbuffered, so a test reading the pipe sees the line at once.

@@ -60,3 +60,26 @@ import Testing
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(10))) struct SimulatorLifetimeTests {
+    /// A graceful shutdown would wait for the request in flight (here two
+    /// minutes of simulated slowness) and outlive the test that started it.
+    @Test func sigtermEndsTheSimulatorWithARequestInFlight() async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(["token_delay_ms": 120_000])
+        let cli = try await Cli.withSim(sim)
+        let pending = try cli.start(["token"], env: ["CPRO_VAULT_PASSPHRASE": Cli.passphrase])
+        defer { kill(pending.pid, SIGKILL) }
+        // The request is in the simulator's hands once it counts it.
+        for _ in 0..<200 where (try? await sim.admin("/_sim/stats"))?["token_requests"] as? Int ?? 0 == 0 {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        sim.child.terminate()
+        var ended = false
+        for _ in 0..<200 {
+            if !sim.child.isRunning { ended = true; break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(ended, "piste-sim still runs 10 s after SIGTERM, with a token request in flight")
+    }
+}
