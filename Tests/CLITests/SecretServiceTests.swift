@@ -32,15 +32,23 @@ struct SecretServiceTests {
         trap stop_daemons EXIT
         """
 
-    /// secret-tool, without blocking a cooperative thread while it runs.
-    func secretTool(_ args: [String], stdin: String? = nil) async throws -> (Int32, String) {
+    /// secret-tool, without blocking a cooperative thread while it runs:
+    /// status, standard output, and standard error (where `search` prints
+    /// the attributes).
+    func secretToolOutputs(_ args: [String], stdin: String? = nil) async throws -> (Int32, String, String) {
         let input = NSTemporaryDirectory() + "st-" + UUID().uuidString
+        let errors = input + ".err"
         try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: input))
-        defer { try? FileManager.default.removeItem(atPath: input) }
+        defer { for f in [input, errors] { try? FileManager.default.removeItem(atPath: f) } }
         let quoted = (["/usr/bin/secret-tool"] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = "/usr/bin:/bin"
-        let (status, output) = try await spawnAndWait(["/bin/sh", "-c", quoted + " < '\(input)' 2>/dev/null"], env: env)
+        let (status, output) = try await spawnAndWait(["/bin/sh", "-c", quoted + " < '\(input)' 2>'\(errors)'"], env: env)
+        return (status, output, (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")
+    }
+
+    func secretTool(_ args: [String], stdin: String? = nil) async throws -> (Int32, String) {
+        let (status, output, _) = try await secretToolOutputs(args, stdin: stdin)
         return (status, output)
     }
 
@@ -81,9 +89,14 @@ struct SecretServiceTests {
         #expect(rc == 0 && value == "from cpro: \"é\" $x")
         _ = try await secretTool(["store", "--label=by hand", "application", "cpro", "profile", p, "environment", "production", "field", "client-id"], stdin: "from secret-tool ü")
         #expect(try await cli.run(["creds", "get", "client-id", "--profile", p, "--env", "production"]).stdout == "from secret-tool ü\n")
-        let (_, labels) = try await secretTool(["search", "profile", p, "environment", "sandbox", "field", "tech-password"])
+        let (_, labels, attributes) = try await secretToolOutputs(["search", "profile", p, "environment", "sandbox", "field", "tech-password"])
         #expect(labels.contains("label = cpro: sandbox / \(p) - Chorus Pro technical account password"))
-        #expect(!labels.contains("attribute") || !labels.contains("from cpro"), "nothing secret in attributes")
+        // The attributes, which any program on the bus may read without unlocking: cpro's schema, no secret.
+        let attributeLines = attributes.split(separator: "\n").filter { $0.hasPrefix("attribute.") }.map(String.init).sorted()
+        #expect(attributeLines.count == 5 && attributeLines.prefix(4) == ["attribute.application = cpro", "attribute.environment = sandbox", "attribute.field = tech-password", "attribute.profile = \(p)"],
+                "\(attributes)")
+        #expect(attributeLines.last?.range(of: #"^attribute\.set_at = \d+$"#, options: .regularExpression) != nil, "\(attributes)")
+        #expect(!attributes.contains("from cpro"), "nothing secret in attributes")
     }
 
     /// Another program's items with the same attribute names are cpro's
@@ -109,7 +122,10 @@ struct SecretServiceTests {
         for i in 0..<8 {
             running.append(try cli.start(["creds", "set", "--stdin", "tech-login", "--profile", p], stdin: Array("TECH_\(i)@cpro.fr".utf8)))
         }
-        for r in running { #expect(try await r.wait().status == 0) }
+        for r in running {
+            let done = try await r.wait()
+            #expect(done.status == 0, "\(done.stderr)")
+        }
         let got = try await cli.run(["creds", "get", "tech-login", "--profile", p])
         #expect(got.status == 0, "\(got.stderr)")
         #expect((0..<8).map { "TECH_\($0)@cpro.fr\n" }.contains(got.stdout))
