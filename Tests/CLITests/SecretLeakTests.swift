@@ -69,26 +69,44 @@ import Testing
         #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == s + "\n")
     }
 
+    /// The soft core-file limit of a live process, as /proc shows it.
+    func softCoreLimit(_ pid: pid_t) -> String? {
+        guard let limits = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8),
+              let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max core file size") }) else { return nil }
+        return line.dropFirst("Max core file size".count).split(separator: " ").first.map(String.init)
+    }
+
+    /// Started with core dumps allowed (a soft limit of unlimited, which the
+    /// control proves took effect), cpro itself lowers the limit to 0: read
+    /// back from that very process, not from any cpro that happens to run.
     @Test func crashOutputIsSuppressed() async throws {
-        // cpro turns off core dumps and the Swift backtracer, and marks itself
-        // not dumpable; read that back from a live process.
         let cli = Cli()
         try await cli.must(["vault", "init"])
-        let p = try cli.start(["creds", "set", "--stdin", "client-id"], stdin: Array("x".utf8), env: ["CPRO_TEST_HOLD_BEFORE_RENAME_MS": "4000"])
-        var checked = false
-        for _ in 0..<600 where !checked {
+        let raise = "ulimit -S -c unlimited && exec \"$0\" \"$@\""
+        let control = try Child(["/bin/sh", "-c", raise, "/bin/sleep", "5"], environment: ["PATH": "/usr/bin:/bin"])
+        defer { control.terminate() }
+        var controlLimit: String?
+        for _ in 0..<200 where controlLimit != "unlimited" {
             await sleep(ms: 25)
-            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
-                guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                      String(decoding: cmd, as: UTF8.self).hasPrefix(Cli.binary + "\0"),
-                      let limits = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
-                else { continue }
-                let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
-                #expect(core.split(separator: " ").contains("0"), "\(core)")
-                checked = true
+            controlLimit = softCoreLimit(control.pid)
+        }
+        #expect(controlLimit == "unlimited", "the raised limit reaches a program: \(controlLimit ?? "none")")
+
+        let input = NSTemporaryDirectory() + "core-in-" + UUID().uuidString
+        FileManager.default.createFile(atPath: input, contents: Data("x".utf8))
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        var env = cli.env
+        env["CPRO_TEST_HOLD_BEFORE_RENAME_MS"] = "4000"
+        let p = try Child(["/bin/sh", "-c", raise, Cli.binary, "creds", "set", "--stdin", "client-id"], environment: env, stdin: input)
+        var seen: String?
+        for _ in 0..<400 where seen != "0" {
+            await sleep(ms: 25)
+            if let cmd = FileManager.default.contents(atPath: "/proc/\(p.pid)/cmdline"),
+               String(decoding: cmd, as: UTF8.self).hasPrefix(Cli.binary + "\0") {
+                seen = softCoreLimit(p.pid)
             }
         }
-        #expect(checked)
-        _ = try await p.wait()
+        #expect(seen == "0", "cpro's own soft core limit: \(seen ?? "never read")")
+        #expect(await p.wait() == 0)
     }
 }

@@ -64,6 +64,7 @@ import Testing
         await sim.configure(["api": ["utilisateurs": "code_retour_400"]])
         do {
             _ = try await client(sim).post(rattachements, json: body)
+            Issue.record("a codeRetour 400 was accepted")
         } catch let e as PisteError {
             #expect(e.libelle?.contains("GCU_MSG_05_003") == true)
             #expect(e.status == 400)
