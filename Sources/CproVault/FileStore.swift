@@ -48,6 +48,9 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     }
 
     var directory: String { SecureFiles.dirname(of: path) }
+    /// The weakest key derivation this store opens: libsodium's interactive
+    /// settings, lower only for a store that a test made with weaker ones.
+    var readFloor: VaultFormat.KDFParams { params.isWeaker(than: .interactive) ? .testOnlyWeak : .interactive }
     public var exists: Bool { SecureFiles.exists(path) }
 
     /// Asks for the passphrase now (and checks it, or for a new vault has it
@@ -98,7 +101,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         }
         if let mode = SecureFiles.mode(of: path) { details["mode"] = String(mode, radix: 8) }
         do {
-            let h = try VaultFormat.parseHeader(bytes, path: path)
+            let h = try VaultFormat.parseHeader(bytes, path: path, floor: readFloor)
             details["format"] = String(h.version)
             details["kdf"] = "argon2id13 opslimit=\(h.params.opslimit) memlimit=\(h.params.memlimit >> 20)MiB"
             details["size"] = String(bytes.count)
@@ -215,7 +218,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         try SecureFiles.checkOwnership(path, roots: trustRoots)
         guard let bytes = try SecureFiles.read(path, limit: VaultFormat.maxFileSize) else { return nil }
         warnIfExposed()
-        let header = try VaultFormat.parseHeader(bytes, path: path)
+        let header = try VaultFormat.parseHeader(bytes, path: path, floor: readFloor)
         let kek: SecretBytes
         if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
             kek = cached.kek

@@ -23,7 +23,7 @@ import CproCore
 public enum VaultFormat {
     public static let magic: [UInt8] = Array("CPROVLT\n".utf8)
     public static let version: UInt16 = 1
-    static let fileHeaderSize = 26
+    package static let fileHeaderSize = 26
     static let keySlotADSize = 59
     static let checksumOffset = 131
     static let headerSize = 163
@@ -31,7 +31,7 @@ public enum VaultFormat {
     static let tagSize = 16
     static let keySize = 32
     static let saltSize = 16
-    static let padBlock = 256
+    package static let padBlock = 256
     public static let maxFileSize = 8 << 20
 
     public struct KDFParams: Sendable, Equatable {
@@ -50,13 +50,15 @@ public enum VaultFormat {
         public func isWeaker(than other: KDFParams) -> Bool {
             opslimit < other.opslimit || memlimit < other.memlimit
         }
-        /// Only for tests that open a vault thousands of times.
-        public static let testOnlyWeak = KDFParams(opslimit: 1, memlimit: 8192)
+        /// Only for tests that open a vault thousands of times: not part of the
+        /// library's API, and refused by every reader that was not built with it.
+        package static let testOnlyWeak = KDFParams(opslimit: 1, memlimit: 8192)
 
-        /// What a reader accepts: wide enough for any vault cpro writes, narrow
-        /// enough that a planted header cannot make cpro allocate all memory.
-        static let readableOps: ClosedRange<UInt64> = 1...64
-        static let readableMem: ClosedRange<UInt64> = 8192...(4 << 30)
+        /// The most a reader accepts, so a planted header cannot make cpro
+        /// allocate all memory or spin for minutes. The least is the caller's
+        /// floor (`parseHeader`): what cpro itself would write.
+        static let maxOps: UInt64 = 64
+        static let maxMem: UInt64 = 4 << 30
     }
 
     public enum OpenError: DiagnosedError, Equatable, CustomStringConvertible {
@@ -104,8 +106,11 @@ public enum VaultFormat {
         var keySlotAD: ArraySlice<UInt8> { bytes[0..<keySlotADSize] }
     }
 
-    /// Checks everything that can be checked without the passphrase.
-    public static func parseHeader(_ file: [UInt8], path: String) throws -> Header {
+    /// Checks everything that can be checked without the passphrase. A vault
+    /// whose key derivation is weaker than `floor` is refused: cpro never writes
+    /// one (the floor is libsodium's interactive settings), so it was made by a
+    /// test build or by someone who wants the passphrase easy to guess.
+    public static func parseHeader(_ file: [UInt8], path: String, floor: KDFParams = .interactive) throws -> Header {
         guard file.count >= magic.count, Array(file[0..<magic.count]) == magic else {
             throw OpenError.notAVault(path: path)
         }
@@ -124,8 +129,13 @@ public enum VaultFormat {
             throw OpenError.damaged(path: path, reason: "unknown key-derivation id \(header[26])")
         }
         let h = Header(bytes: header)
-        guard KDFParams.readableOps.contains(h.params.opslimit), KDFParams.readableMem.contains(h.params.memlimit) else {
+        guard h.params.opslimit <= KDFParams.maxOps, h.params.memlimit <= KDFParams.maxMem else {
             throw OpenError.damaged(path: path, reason: "key-derivation parameters out of range")
+        }
+        guard !h.params.isWeaker(than: floor) else {
+            throw OpenError.damaged(
+                path: path,
+                reason: "key derivation weaker than cpro writes (opslimit \(h.params.opslimit), memlimit \(h.params.memlimit) bytes): made by a test build or tampered with")
         }
         return h
     }
@@ -161,7 +171,7 @@ public enum VaultFormat {
     /// An opened vault: its header, its master key and its entries.
     public struct Unlocked: Sendable {
         public let header: Header
-        let masterKey: SecretBytes
+        package let masterKey: SecretBytes
         public var entries: [CredentialKey: StoredValue]
         /// The payload as it was on disk, so a passphrase change can keep it byte for byte.
         let sealedPayload: ArraySlice<UInt8>

@@ -136,14 +136,14 @@ func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidS
         let key = CredentialKey(.default, .production, .techPassword)
         try await makeStore(dir).write([key: StoredValue(SecretBytes(utf8: "before"), setAt: 7)])
         let oldCopy = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
-        let oldHeader = try VaultFormat.parseHeader(oldCopy, path: "old")
+        let oldHeader = try VaultFormat.parseHeader(oldCopy, path: "old", floor: .testOnlyWeak)
         let oldKEK = try VaultFormat.deriveKeyEncryptionKey(oldHeader, passphrase: SecretBytes(utf8: "correct horse battery"))
         let oldMaster = try VaultFormat.open(oldCopy, header: oldHeader, kek: oldKEK, path: "old").masterKey
         try makeStore(dir).changePassphrase()
         let renewed = makeStore(dir, pass: "the new passphrase")
         try await renewed.write([key: StoredValue(SecretBytes(utf8: "after"), setAt: 8)])
         let now = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
-        let header = try VaultFormat.parseHeader(now, path: "now")
+        let header = try VaultFormat.parseHeader(now, path: "now", floor: .testOnlyWeak)
         #expect(Array(header.fileHeader) == Array(oldHeader.fileHeader), "same vault ID")
         // The old master key does not open the new contents.
         #expect(throws: (any Error).self) { _ = try VaultFormat.open(now, header: header, kek: oldMaster, path: "now") }
@@ -171,13 +171,13 @@ func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidS
         let moreMemory = VaultFormat.KDFParams(opslimit: 1, memlimit: 16384)
         let second = FileStore(path: dir + "/vault.cpro", lockPath: dir + "/vault.lock", passphrases: FixedPassphrase(value: "correct horse battery"), params: moreMemory)
         try second.changePassphrase()
-        var h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v")
+        var h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v", floor: .testOnlyWeak)
         #expect(h.params == VaultFormat.KDFParams(opslimit: 4, memlimit: 16384))
         // A plain write by a store whose default is stronger raises the vault's settings.
         let stronger = FileStore(path: dir + "/vault.cpro", lockPath: dir + "/vault.lock", passphrases: FixedPassphrase(value: "the new passphrase"),
                                  params: VaultFormat.KDFParams(opslimit: 5, memlimit: 16384))
         try await stronger.write([CredentialKey(.default, .sandbox, .clientSecret): StoredValue(SecretBytes(utf8: "y"), setAt: 2)])
-        h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v")
+        h = try VaultFormat.parseHeader(try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20)), path: "v", floor: .testOnlyWeak)
         #expect(h.params.opslimit == 5)
         #expect(try await makeStore(dir, pass: "the new passphrase").read(.default, .sandbox).values.count == 2)
     }

@@ -19,7 +19,7 @@ import Testing
     }
 
     func open(_ file: [UInt8], _ pass: SecretBytes) throws -> VaultFormat.Unlocked {
-        let header = try VaultFormat.parseHeader(file, path: "v")
+        let header = try VaultFormat.parseHeader(file, path: "v", floor: .testOnlyWeak)
         let kek = try VaultFormat.deriveKeyEncryptionKey(header, passphrase: pass)
         return try VaultFormat.open(file, header: header, kek: kek, path: "v")
     }
@@ -81,11 +81,30 @@ import Testing
         let sum = VaultFormat.blake2b(file[0..<131])
         file.replaceSubrange(131..<163, with: sum)
         do {
-            _ = try VaultFormat.parseHeader(file, path: "v")
+            _ = try VaultFormat.parseHeader(file, path: "v", floor: .testOnlyWeak)
             Issue.record("accepted a 1 TiB memlimit")
         } catch let e as VaultFormat.OpenError {
             guard case .damaged = e else { Issue.record("\(e)"); return }
         }
+    }
+
+    /// A weak vault (a test build's, or a planted one whose passphrase is
+    /// cheap to guess) is refused by every reader that was not made with weak
+    /// settings, and the refusal names the settings.
+    @Test func weakKeyDerivationIsRefusedByDefault() throws {
+        let (file, _) = try VaultFormat.create(passphrase: pass, params: weak)
+        do {
+            _ = try VaultFormat.parseHeader(file, path: "v")
+            Issue.record("accepted opslimit 1 and an 8 KiB memlimit")
+        } catch let e as VaultFormat.OpenError {
+            guard case .damaged(_, let reason) = e else { Issue.record("\(e)"); return }
+            #expect(reason.contains("weaker than cpro writes"))
+            #expect(reason.contains("opslimit 1"))
+        }
+        // Just under the floor in one parameter only is refused too.
+        let (almost, _) = try VaultFormat.create(passphrase: pass, params: .init(opslimit: 2, memlimit: (64 << 20) - 1024))
+        #expect(throws: VaultFormat.OpenError.self) { try VaultFormat.parseHeader(almost, path: "v") }
+        _ = try VaultFormat.parseHeader(almost, path: "v", floor: weak)
     }
 
     @Test func notAVault() throws {
