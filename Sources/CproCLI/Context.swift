@@ -65,8 +65,14 @@ public struct Context: Sendable {
 
     public func fileStore() -> FileStore {
         let out = output
+        var params = VaultFormat.KDFParams.standard
+        #if DEBUG
+        // Test hook, compiled into debug builds only: scripts/prove opens
+        // vaults thousands of times. A release build refuses such a vault.
+        if environment["CPRO_TEST_WEAK_KDF"] == "1" { params = .testOnlyWeak }
+        #endif
         return FileStore(
-            path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases,
+            path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases, params: params,
             environment: environment, logger: logger, trustRoots: settings.paths.trustRoots, notice: { out.warn($0) })
     }
 

@@ -146,20 +146,26 @@ public enum SecureFiles {
         defer {
             if !committed { unlink(tmp) }
         }
+        crashPoint("created", path)
         do {
             defer { close(fd) }
             guard fchmod(fd, mode) == 0 else { throw IOError(operation: "chmod", path: tmp, code: errno) }
             var offset = 0
+            // A crash test may stop the writer half-way through its bytes.
+            let firstChunk = crashPointArmed("half", path) ? max(1, bytes.count / 2) : bytes.count
             while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+                let want = offset == 0 ? min(firstChunk, bytes.count) : bytes.count - offset
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, want) }
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw IOError(operation: "write", path: tmp, code: errno)
                 }
                 offset += n
+                crashPoint("half", path)
             }
             guard fsync(fd) == 0 else { throw IOError(operation: "fsync", path: tmp, code: errno) }
         }
+        crashPoint("synced", path)
         #if DEBUG
         // Test hook, compiled into debug builds only: lets the crash tests kill
         // a writer between the complete temporary file and the rename. It
@@ -170,27 +176,57 @@ public enum SecureFiles {
         #endif
         guard rename(tmp, path) == 0 else { throw IOError(operation: "rename", path: path, code: errno) }
         committed = true
+        crashPoint("renamed", path)
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)
             close(dfd)
         }
+        crashPoint("done", path)
     }
 
-    /// Deletes temporary files left by writers that died before their rename.
-    /// Only call while holding the writers' lock: then no live writer owns one.
-    public static func removeStaleTemporaries(of path: String) {
+    /// Test hook, compiled into debug builds only: `CPRO_TEST_CRASH_AT=POINT`
+    /// or `POINT@TEXT` (only for paths containing TEXT) kills this process
+    /// with SIGKILL at that point of every atomic write, so scripts/prove can
+    /// stop a writer exactly where a crash would hurt most: `created` (empty
+    /// temporary file), `half` (half the bytes written), `synced` (whole and
+    /// synced, not renamed), `renamed` (before the folder's fsync), `done`.
+    static func crashPointArmed(_ point: String, _ path: String) -> Bool {
+        #if DEBUG
+        guard let raw = getenv("CPRO_TEST_CRASH_AT") else { return false }
+        let spec = String(cString: raw).split(separator: "@", maxSplits: 1).map(String.init)
+        guard spec.first == point else { return false }
+        return spec.count == 1 || path.contains(spec[1])
+        #else
+        return false
+        #endif
+    }
+
+    static func crashPoint(_ point: String, _ path: String) {
+        #if DEBUG
+        if crashPointArmed(point, path) { kill(getpid(), SIGKILL) }
+        #endif
+    }
+
+    /// Deletes temporary files (`NAME<marker>PID-…`) left by writers that died
+    /// before their rename. While holding the writers' lock every such file is
+    /// stale; without it (`onlyDeadOwners`), only those whose writer's process
+    /// is gone are removed, so a live writer never loses its file.
+    public static func removeStaleTemporaries(of path: String, marker: String = ".tmp-", onlyDeadOwners: Bool = false) {
         let dir = dirname(of: path)
-        let base = String(path.split(separator: "/").last ?? "")
+        let prefix = String(path.split(separator: "/").last ?? "") + marker
         guard let d = opendir(dir) else { return }
         defer { closedir(d) }
         while let entry = readdir(d) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
             }
-            if name.hasPrefix(base + ".tmp-") {
-                unlink(dir + "/" + name)
+            guard name.hasPrefix(prefix) else { continue }
+            if onlyDeadOwners {
+                let owner = name.dropFirst(prefix.count).prefix { $0.isNumber }
+                guard let pid = pid_t(owner), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
             }
+            unlink(dir + "/" + name)
         }
     }
 
@@ -200,30 +236,59 @@ public enum SecureFiles {
     public final class Lock: @unchecked Sendable {
         private var fd: Int32
 
-        /// Waits up to `timeout` seconds. Polling rather than a blocking flock
-        /// keeps the wait bounded and the message clear.
-        public init(path: String, timeout: Double = 30) throws {
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw IOError(operation: "open", path: path, code: errno) }
-            let op = LOCK_EX | LOCK_NB
+        private init(fd: Int32) { self.fd = fd }
+
+        /// Waits up to `timeout` seconds, blocking this thread. Polling rather
+        /// than a blocking flock keeps the wait bounded and the message clear.
+        /// Async code uses `acquire` instead.
+        public convenience init(path: String, timeout: Double = 30) throws {
             var waited = 0.0
             var pause = 0.002
-            while flock(fd, op) != 0 {
-                guard errno == EWOULDBLOCK || errno == EINTR else {
-                    let code = errno
-                    close(fd)
-                    throw IOError(operation: "lock", path: path, code: code)
+            while true {
+                if let fd = try Self.attempt(path) {
+                    self.init(fd: fd)
+                    return
                 }
-                if waited >= timeout {
-                    close(fd)
-                    throw Failure(
-                        "another cpro process has held \(path) for more than \(Int(timeout)) s; retry, or look for a stuck cpro process",
-                        fr: "un autre processus cpro tient \(path) depuis plus de \(Int(timeout)) s ; réessayez, ou cherchez un processus cpro bloqué")
-                }
+                if waited >= timeout { throw Self.busy(path, timeout) }
                 usleep(UInt32(pause * 1_000_000))
                 waited += pause
                 pause = min(pause * 2, 0.05)
             }
+        }
+
+        /// The same wait without holding a thread: tasks of the cooperative
+        /// pool (two threads here) that blocked on a lock held by another task
+        /// of the same process would stop that task from ever releasing it.
+        public static func acquire(path: String, timeout: Double = 30) async throws -> Lock {
+            var waited = 0.0
+            var pause = 0.002
+            while true {
+                if let fd = try attempt(path) { return Lock(fd: fd) }
+                if waited >= timeout { throw busy(path, timeout) }
+                try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                waited += pause
+                pause = min(pause * 2, 0.05)
+            }
+        }
+
+        /// The lock's descriptor if it was free, nil if another holds it.
+        static func attempt(_ path: String) throws -> Int32? {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw IOError(operation: "open", path: path, code: errno) }
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let code = errno
+                if code == EINTR { continue }
+                close(fd)
+                if code == EWOULDBLOCK { return nil }
+                throw IOError(operation: "lock", path: path, code: code)
+            }
+            return fd
+        }
+
+        static func busy(_ path: String, _ timeout: Double) -> Failure {
+            Failure(
+                "another cpro process has held \(path) for more than \(Int(timeout)) s; retry, or look for a stuck cpro process",
+                fr: "un autre processus cpro tient \(path) depuis plus de \(Int(timeout)) s ; réessayez, ou cherchez un processus cpro bloqué")
         }
 
         public func release() {

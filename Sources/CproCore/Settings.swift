@@ -34,6 +34,7 @@ public struct Settings: Sendable {
     public static func updateConfig(_ paths: Paths, _ change: (inout Config) throws -> Void) throws -> Config {
         try SecureFiles.ensurePrivateDirectory(paths.configDirectory)
         return try SecureFiles.withLock(paths.configLock) {
+            SecureFiles.removeStaleTemporaries(of: paths.configFile)
             var config = try loadConfig(paths)
             try change(&config)
             try SecureFiles.atomicWrite(paths.configFile, bytes: Array(config.text.utf8))

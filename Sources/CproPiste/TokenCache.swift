@@ -89,8 +89,12 @@ public final class TokenProvider: @unchecked Sendable {
             let stamp = store.changeStamp()
             early = (stamp, try await store.read(profile, environment))
         }
-        let lock = try SecureFiles.Lock(path: lockPath, timeout: lockTimeout)
+        let lock = try await SecureFiles.Lock.acquire(path: lockPath, timeout: lockTimeout)
         defer { lock.release() }
+        // Left by writers killed before their rename: under this lock, every
+        // temporary entry is stale; the key's only when its creator is gone.
+        SecureFiles.removeStaleTemporaries(of: entryPath)
+        SecureFiles.removeStaleTemporaries(of: keyPath, marker: ".new-", onlyDeadOwners: true)
         // Another process may have refreshed while we waited for the lock.
         if !refresh, let t = await warm() {
             logger.debug("token: refreshed by another process meanwhile")
@@ -142,10 +146,10 @@ public final class TokenProvider: @unchecked Sendable {
     public func invalidate(_ token: AccessToken) async throws {
         guard SecureFiles.exists(directory) else { return }
         try await gate.serialized {
-            try SecureFiles.withLock(self.lockPath, timeout: self.lockTimeout) {
-                guard let key = try? self.cacheKey(create: false), let entry = self.read(key: key) else { return }
-                if entry.token.value == token.value { unlink(self.entryPath) }
-            }
+            let lock = try await SecureFiles.Lock.acquire(path: self.lockPath, timeout: self.lockTimeout)
+            defer { lock.release() }
+            guard let key = try? self.cacheKey(create: false), let entry = self.read(key: key) else { return }
+            if entry.token.value == token.value { unlink(self.entryPath) }
         }
     }
 
@@ -168,10 +172,40 @@ public final class TokenProvider: @unchecked Sendable {
 
     // MARK: entries
 
-    struct Entry {
+    /// An entry's plaintext (docs/token-cache.md): fingerprint (32), stamp
+    /// (32), obtained and expiry times (i64 LE each), token length (u32 LE),
+    /// token bytes.
+    package struct Entry {
         let fingerprint: [UInt8]
         let stamp: [UInt8]
-        let token: AccessToken
+        package let token: AccessToken
+
+        package static func decode(_ p: UnsafeRawBufferPointer) -> Entry? {
+            guard p.count >= 32 + 32 + 8 + 8 + 4 else { return nil }
+            func i64(_ at: Int) -> Int64 { Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(p[at + $1]) << (8 * $1) }) }
+            let len = (0..<4).reduce(0) { $0 | Int(p[80 + $1]) << (8 * $1) }
+            guard len > 0, 84 + len == p.count else { return nil }
+            let token = AccessToken(
+                value: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: p[84..<(84 + len)])),
+                type: "Bearer", obtainedAt: i64(64), expiresAt: i64(72))
+            return Entry(fingerprint: Array(p[0..<32]), stamp: Array(p[32..<64]), token: token)
+        }
+
+        package func encoded() throws -> SecretBytes {
+            let entry = self
+            let len = token.value.count
+            return try SecretBytes(count: 84 + len) { out in
+                var at = 0
+                func put(_ bytes: [UInt8]) { for b in bytes { out[at] = b; at += 1 } }
+                func le(_ v: UInt64, _ n: Int) { put((0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
+                put(entry.fingerprint)
+                put(entry.stamp)
+                le(UInt64(bitPattern: entry.token.obtainedAt), 8)
+                le(UInt64(bitPattern: entry.token.expiresAt), 8)
+                le(UInt64(len), 4)
+                entry.token.value.withUnsafeBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: len) }
+            }
+        }
     }
 
     static let magic = Array("CPROTOK1".utf8)
@@ -198,31 +232,11 @@ public final class TokenProvider: @unchecked Sendable {
             logger.debug("token: cache entry unreadable (other key or damaged); ignoring it")
             return nil
         }
-        return plain.withUnsafeBytes { p -> Entry? in
-            guard p.count >= 32 + 32 + 8 + 8 + 4 else { return nil }
-            func i64(_ at: Int) -> Int64 { Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(p[at + $1]) << (8 * $1) }) }
-            let len = (0..<4).reduce(0) { $0 | Int(p[80 + $1]) << (8 * $1) }
-            guard len > 0, 84 + len == p.count else { return nil }
-            let token = AccessToken(
-                value: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: p[84..<(84 + len)])),
-                type: "Bearer", obtainedAt: i64(64), expiresAt: i64(72))
-            return Entry(fingerprint: Array(p[0..<32]), stamp: Array(p[32..<64]), token: token)
-        }
+        return plain.withUnsafeBytes(Entry.decode)
     }
 
     func write(_ entry: Entry, key: SecretBytes) throws {
-        let len = entry.token.value.count
-        let plain = try SecretBytes(count: 84 + len) { out in
-            var at = 0
-            func put(_ bytes: [UInt8]) { for b in bytes { out[at] = b; at += 1 } }
-            func le(_ v: UInt64, _ n: Int) { put((0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
-            put(entry.fingerprint)
-            put(entry.stamp)
-            le(UInt64(bitPattern: entry.token.obtainedAt), 8)
-            le(UInt64(bitPattern: entry.token.expiresAt), 8)
-            le(UInt64(len), 4)
-            entry.token.value.withUnsafeBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: len) }
-        }
+        let plain = try entry.encoded()
         let nonce = Sodium.randomBytes(24)
         let ad = associatedData
         var sealed = [UInt8](repeating: 0, count: plain.count + 16)

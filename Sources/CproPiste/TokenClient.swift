@@ -56,7 +56,7 @@ public struct TokenClient: Sendable {
         return try Self.interpret(response, receivedAt: receivedAt, host: endpoints.oauthURL, attempts: attempts)
     }
 
-    static func interpret(_ response: HTTPResponse, receivedAt: Int64, host: String, attempts: Int) throws -> AccessToken {
+    package static func interpret(_ response: HTTPResponse, receivedAt: Int64, host: String, attempts: Int) throws -> AccessToken {
         let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
         switch response.status {
         case 200:
@@ -73,11 +73,11 @@ public struct TokenClient: Sendable {
                 throw PisteError(.unexpectedResponse, "the token endpoint returned a token of type \(ServerText.oneLine(type, limit: 20)), not Bearer",
                                  fr: "le point d'accès jeton a renvoyé un jeton de type \(ServerText.oneLine(type, limit: 20)), pas Bearer", status: 200)
             }
-            let expiresIn: Int64
-            if let n = object["expires_in"] as? Int { expiresIn = Int64(n) }
-            else if let s = object["expires_in"] as? String, let n = Int64(s) { expiresIn = n }
-            else { expiresIn = 3600 }  // PISTE's documented lifetime when a server omits it
-            guard expiresIn > 0 && expiresIn <= 86_400 * 30 else {
+            // PISTE's documented lifetime when a server omits it; anything
+            // present must be a whole number of seconds (JSONSerialization
+            // alone would read `true` as 1 and `1e30` or "soon" as nothing).
+            let lifetime = (try? JSONDecoder().decode(Lifetime.self, from: Data(response.body)))?.seconds
+            guard let expiresIn = object["expires_in"] == nil ? 3600 : lifetime, expiresIn > 0 && expiresIn <= 86_400 * 30 else {
                 throw PisteError(.unexpectedResponse, "the token endpoint answered an implausible expires_in",
                                  fr: "le point d'accès jeton a répondu un expires_in invraisemblable", status: 200)
             }
@@ -107,6 +107,22 @@ public struct TokenClient: Sendable {
             throw PisteError(
                 .unexpectedResponse, "the token endpoint \(host) answered HTTP \(response.status)",
                 fr: "le point d'accès jeton \(host) a répondu HTTP \(response.status)", status: response.status)
+        }
+    }
+}
+
+/// `expires_in` as OAuth servers send it: a JSON integer, or a string of digits.
+struct Lifetime: Decodable {
+    let seconds: Int64?
+    enum Key: String, CodingKey { case expires_in }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        if let n = try? c.decode(Int64.self, forKey: .expires_in) {
+            seconds = n
+        } else if let s = try? c.decode(String.self, forKey: .expires_in), !s.isEmpty, s.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            seconds = Int64(s)
+        } else {
+            seconds = nil
         }
     }
 }

@@ -34,6 +34,28 @@ import Testing
         #expect(await sim.tokenRequests == 1, "no retry on a 4xx")
     }
 
+    /// Only a whole number of seconds in range is a lifetime: `true` was read
+    /// as 1 s, and `1e30`, a float or a word silently as PISTE's 3600 s.
+    @Test(arguments: [
+        (#""expires_in":3600"#, Int64?(3600)), (#""expires_in":"1800""#, 1800), (#""expires_in":3600.0"#, 3600), ("", 3600),
+        (#""expires_in":0"#, nil), (#""expires_in":-5"#, nil), (#""expires_in":1e30"#, nil), (#""expires_in":99999999999999999999"#, nil),
+        (#""expires_in":2592001"#, nil), (#""expires_in":true"#, nil), (#""expires_in":"soon""#, nil), (#""expires_in":"-60""#, nil),
+        (#""expires_in":3600.5"#, nil), (#""expires_in":null"#, nil), (#""expires_in":[60]"#, nil),
+    ])
+    func expiresInMustBeWholeSeconds(_ field: String, _ expected: Int64?) {
+        let body = #"{"access_token":"t0k","token_type":"Bearer""# + (field.isEmpty ? "" : "," + field) + "}"
+        let answer = HTTPResponse(status: 200, body: Array(body.utf8))
+        do {
+            let t = try TokenClient.interpret(answer, receivedAt: 100, host: "h", attempts: 1)
+            #expect(t.lifetime == expected, "\(field)")
+        } catch let e as PisteError {
+            #expect(expected == nil, "\(field): \(e)")
+            #expect(e.diagnosis == .unexpectedResponse)
+        } catch {
+            Issue.record("\(field): \(error)")
+        }
+    }
+
     @Test func wrongSecretIsInvalidClient() async throws {
         let sim = try await SimHarness.start()
         let p = provider(sim, store: envStore(secret: "not it"))
@@ -203,6 +225,37 @@ import Testing
             try await group.waitForAll()
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/keys") == ["token-cache.key"])
+    }
+
+    /// Single flight without processes: twelve providers (each its own
+    /// in-process turn, as separate processes would have) share one cache
+    /// while the token endpoint takes 400 ms, so every one of them is waiting
+    /// at once. Only the cache's file lock keeps this to one request; without
+    /// it, each provider fetches (checked by scripts/prove's mutation run).
+    @Test func singleFlightAcrossProvidersSharingACache() async throws {
+        let sim = try await SimHarness.start()
+        await sim.configure(["token_delay_ms": 400])
+        let dir = tempDir()
+        let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<12 {
+                group.addTask { try await provider(sim, dir: dir).token().value.unprotectedString }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(await sim.tokenRequests == 1)
+        #expect(tokens.count == 1, "every provider got the one token")
+    }
+
+    /// The same within one provider: twenty tasks asking at once, one request.
+    @Test func singleFlightWithinOneProvider() async throws {
+        let sim = try await SimHarness.start()
+        await sim.configure(["token_delay_ms": 400])
+        let p = provider(sim)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { _ = try await p.token() } }
+            try await group.waitForAll()
+        }
+        #expect(await sim.tokenRequests == 1)
     }
 
     @Test func missingCredentialsAreDiagnosed() async throws {

@@ -204,6 +204,8 @@ struct HealthCommand: AsyncParsableCommand {
     func emit(_ text: String, lang: Language) throws {
         guard let output else { return Output.write(1, Array(text.utf8)) }
         do {
+            // No lock guards this file: only a dead writer's leftovers are removed.
+            SecureFiles.removeStaleTemporaries(of: output, onlyDeadOwners: true)
             try SecureFiles.atomicWrite(output, bytes: Array(text.utf8), mode: 0o644)
         } catch {
             throw Failure(
