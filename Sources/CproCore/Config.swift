@@ -37,7 +37,11 @@ public struct Config: Sendable {
     ]
 
     public init(text: String = "", path: String = "config.toml") throws {
-        lines = text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // By scalars: "\r\n" is one Character, so a file saved with CRLF line
+        // ends (which TOML allows) was one long line. cpro writes LF back.
+        lines = text.isEmpty ? [] : text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(line.last == "\r" ? line.dropLast() : line[...])
+        }
         if lines.last == "" { lines.removeLast() }
         try parse(path: path)
     }

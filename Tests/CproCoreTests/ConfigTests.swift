@@ -46,6 +46,18 @@ import Testing
         }
     }
 
+    /// Found by the config fuzz target: "\r\n" is one Swift Character, so a
+    /// file with CRLF line ends (a Windows editor's) was read as one line and
+    /// refused with "unexpected text after the value".
+    @Test func crlfLineEndsReadAsLines() throws {
+        let c = try Config(text: "backend = \"file\"\r\n[profiles.default.sandbox]\r\nsiret = \"73282932000074\"\r\n")
+        #expect(c.backend == "file")
+        #expect(c.environmentValue(.default, .sandbox, "siret") == .string("73282932000074"))
+        #expect(!c.text.contains("\r"), "written back with LF")
+        let lone = try Config(text: "\r")
+        #expect(try Config(text: lone.text).values == lone.values)
+    }
+
     @Test func unknownKeysWarnButLoad() throws {
         let c = try Config(text: "future_key = 1\n")
         #expect(c.warnings.count == 1)
