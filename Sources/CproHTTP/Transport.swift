@@ -199,8 +199,11 @@ public struct AHCTransport: HTTPTransport {
             guard deadline > .now() else {
                 throw TransportError(kind: .timeout, host: host, detail: "time budget spent", mayHaveReachedServer: false)
             }
-            let response = try await client.execute(r, deadline: min(deadline, .now() + .seconds(120)))
-            let body = try await response.body.collect(upTo: 8 << 20)
+            let until = min(deadline, .now() + .seconds(120))
+            let response = try await client.execute(r, deadline: until)
+            // The deadline above ends at the head; a body trickled one byte at
+            // a time would reset the read timeout forever, so it gets its own.
+            let body = try await Self.withDeadline(until, host: host) { try await response.body.collect(upTo: 8 << 20) }
             return HTTPResponse(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 body: Array(buffer: body))
@@ -210,6 +213,24 @@ public struct AHCTransport: HTTPTransport {
             throw e
         } catch {
             throw Self.classify(error, host: host)
+        }
+    }
+
+    /// `work`, or a timeout once `deadline` has passed (the work is cancelled,
+    /// which makes async-http-client drop the connection).
+    static func withDeadline<T: Sendable>(_ deadline: NIODeadline, host: String, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                let wait = (deadline - .now()).nanoseconds
+                if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait)) }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw TransportError(kind: .timeout, host: host, detail: "the answer's body did not arrive within the time budget", mayHaveReachedServer: true)
+            }
+            return value
         }
     }
 

@@ -311,7 +311,14 @@ struct Api: AsyncParsableCommand {
             let answer = try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce })
             Output.write(1, answer.body + [0x0A])
         } catch let e as PisteError where e.diagnosis == .chorusError {
-            if let raw = e.body { Output.write(1, raw + [0x0A]) }
+            if let raw = e.body {
+                Output.write(1, raw + [0x0A])
+                if ctx.output.json {
+                    // One JSON document on stdout: the answer, which holds codeRetour.
+                    ctx.output.say(e)
+                    throw ExitCode(1)
+                }
+            }
             throw e
         }
     }
