@@ -65,6 +65,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cpro", dependencies: ["CproCLI"]),
+        // Fuzz targets for the parsers (scripts/prove): a corpus replayer in
+        // normal builds, libFuzzer's entry point when built with -DCPRO_LIBFUZZER.
+        .executableTarget(name: "cpro-fuzz", dependencies: [
+            "CproCore", "CproHTTP", "CproVault", "CproPiste", "CproOnboarding", "CSodium",
+        ]),
 
         // Child processes for the tests, without Foundation's Process (see Child.swift).
         .target(name: "TestSupport", path: "Tests/TestSupport"),

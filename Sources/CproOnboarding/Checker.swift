@@ -393,23 +393,29 @@ public struct Checker: Sendable {
         while page <= options.maxPages {
             let body = #"{"parametresRecherche":{"nbResultatsParPage":100,"pageResultatDemandee":\#(page)}}"#
             let answer = try await client.post("utilisateurs/v1/monCompte/recuperer/rattachements", json: Array(body.utf8))
-            // One third-party guide names the list listeRattachements: accept both.
-            let list = (answer.object["listeStructureRattachement"] ?? answer.object["listeRattachements"]) as? [[String: Any]] ?? []
-            for item in list {
-                out.append(LinkedStructure(
-                    idStructure: ChorusAnswer.code(item["idStructure"]),
-                    identifiantStructure: item["identifiantStructure"] as? String ?? (item["identifiantStructure"].map { "\($0)" } ?? ""),
-                    designationStructure: item["designationStructure"] as? String ?? "",
-                    typeIdentifiantStructure: item["typeIdentifiantStructure"] as? String,
-                    structureStatus: item["statutRattachementStructure"] as? String,
-                    userStatus: item["statutUtilisateur"] as? String))
-            }
-            let params = answer.object["parametresRetour"] as? [String: Any]
-            let pages = ChorusAnswer.code(params?["pages"]) ?? 1
+            let (list, pages) = Self.linkedStructures(in: answer.object)
+            out += list
             if page >= pages || list.isEmpty { break }
             page += 1
         }
         return out
+    }
+
+    /// One page of rattachements and the page count the answer announces.
+    package static func linkedStructures(in object: [String: Any]) -> (list: [LinkedStructure], pages: Int) {
+        // One third-party guide names the list listeRattachements: accept both.
+        let list = (object["listeStructureRattachement"] ?? object["listeRattachements"]) as? [[String: Any]] ?? []
+        let structures = list.map { item in
+            LinkedStructure(
+                idStructure: ChorusAnswer.code(item["idStructure"]),
+                identifiantStructure: item["identifiantStructure"] as? String ?? (item["identifiantStructure"].map { "\($0)" } ?? ""),
+                designationStructure: item["designationStructure"] as? String ?? "",
+                typeIdentifiantStructure: item["typeIdentifiantStructure"] as? String,
+                structureStatus: item["statutRattachementStructure"] as? String,
+                userStatus: item["statutUtilisateur"] as? String)
+        }
+        let params = object["parametresRetour"] as? [String: Any]
+        return (structures, ChorusAnswer.code(params?["pages"]) ?? 1)
     }
 
     /// Which of Structures, Factures and Transverses the gateway refuses,

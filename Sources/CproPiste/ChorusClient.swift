@@ -116,7 +116,7 @@ public struct ChorusClient: Sendable {
             token = try await tokens.token()
             response = try await send(method, path, body: body, token: token, repeatability: repeatability)
         }
-        return try interpret(response, path: path)
+        return try Self.interpret(response, path: path, endpoints: endpoints)
     }
 
     func send(_ method: String, _ path: String, body: [UInt8], token: AccessToken, repeatability: Repeatability) async throws -> HTTPResponse {
@@ -145,7 +145,7 @@ public struct ChorusClient: Sendable {
         return response
     }
 
-    func interpret(_ r: HTTPResponse, path: String) throws -> ChorusAnswer {
+    package static func interpret(_ r: HTTPResponse, path: String, endpoints: Endpoints) throws -> ChorusAnswer {
         let api = Self.apiName(path)
         switch r.status {
         case 401:
