@@ -67,6 +67,20 @@ public enum ServerText {
     }
 }
 
+/// An answer larger than cpro reads. No PISTE or OpenBao answer comes near
+/// it, so it is a wrong answer (a proxy's page, another server), not a
+/// network failure, and sending again would only fetch it again.
+public struct OversizedAnswer: DiagnosedError {
+    public let host: String
+    public let limit: Int
+    public var diagnosis: Diagnosis { .unexpectedResponse }
+    public func message(_ lang: Language) -> String {
+        lang.pick(
+            "\(host) sent an answer larger than \(limit >> 20) MiB, which no PISTE service sends (a proxy's page, or another server?); it was not read",
+            "\(host) a envoyé une réponse de plus de \(limit >> 20) Mio, ce qu'aucun service PISTE n'envoie (la page d'un proxy, ou un autre serveur ?) ; elle n'a pas été lue")
+    }
+}
+
 /// A failure to get any answer, classified for people: DNS, refused, timeout, TLS.
 public struct TransportError: Error, Sendable {
     public enum Kind: String, Sendable { case dns, refused, timeout, tls, other }
@@ -116,6 +130,8 @@ public struct AHCTransport: HTTPTransport {
     }
 
     public static let defaultBudgetSeconds: Int64 = 8
+    /// The most of an answer's body that is read.
+    public static let answerLimit = 8 << 20
 
     /// One transport per command: its requests share the budget. An invalid
     /// `CPRO_TIMEOUT` is refused by `budgetSeconds`, which commands call first.
@@ -203,7 +219,12 @@ public struct AHCTransport: HTTPTransport {
             let response = try await client.execute(r, deadline: until)
             // The deadline above ends at the head; a body trickled one byte at
             // a time would reset the read timeout forever, so it gets its own.
-            let body = try await Self.withDeadline(until, host: host) { try await response.body.collect(upTo: 8 << 20) }
+            let body: ByteBuffer
+            do {
+                body = try await Self.withDeadline(until, host: host) { try await response.body.collect(upTo: Self.answerLimit) }
+            } catch is NIOTooManyBytesError {
+                throw OversizedAnswer(host: host, limit: Self.answerLimit)
+            }
             return HTTPResponse(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
                 body: Array(buffer: body))
