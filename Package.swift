@@ -34,7 +34,7 @@ let package = Package(
         ]),
         // Floor 3: credential stores.
         .target(name: "CproVault", dependencies: [
-            "CproCore", "CproHTTP", "CSodium", "CLibSecret",
+            "CproCore", "CproHTTP", "CSodium", "CLibSecret", "CCproSys",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 4: the wire: HTTP transport, OAuth token client and cache, the API pipeline.
@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
         // The pty driver is run from its source folder (#filePath), not bundled.
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "CproVault", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,3 +27,31 @@ static inline void cpro_forward_signals_to(pid_t pid) {
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }
+
+#include <sys/socket.h>
+#include <sys/signalfd.h>
+
+// SO_PEERCRED fills a struct ucred, which glibc only declares under
+// _GNU_SOURCE; the layout is fixed by the kernel: pid, uid, gid.
+struct cpro_ucred { pid_t pid; uid_t uid; gid_t gid; };
+static inline int cpro_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
+    struct cpro_ucred c;
+    socklen_t len = sizeof c;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0 || len != sizeof c) return -1;
+    *uid = c.uid;
+    *pid = c.pid;
+    return 0;
+}
+
+// The session agent waits on its socket and on these signals in one poll():
+// they are blocked and read from a file descriptor instead of interrupting
+// whatever the agent is doing with a key in memory.
+static inline int cpro_termination_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}

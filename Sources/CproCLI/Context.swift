@@ -22,6 +22,8 @@ public struct Context: Sendable {
     public let output: Output
     public let logger: Logger
     public var lang: Language { output.lang }
+    /// `--no-agent` or `agent = false` in the config.
+    let agentRefused: Bool
 
     public init(_ options: GlobalOptions, environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         environment = env
@@ -42,6 +44,7 @@ public struct Context: Sendable {
         profile = try ProfileName(options.profile ?? env["CPRO_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default")
         pisteEnvironment = try PisteEnvironment.parse(options.environment ?? env["CPRO_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "sandbox")
         backend = try settings.backend(override: options.backend)
+        agentRefused = options.noAgent || settings.config.bool("agent") == false
         _ = try AHCTransport.budgetSeconds(env)
         transport = AHCTransport(environment: env)
         for w in settings.config.warnings { output.warn(w) }
@@ -63,17 +66,30 @@ public struct Context: Sendable {
 
     public var passphrases: CLIPassphrases { CLIPassphrases(environment: environment, lang: lang) }
 
-    public func fileStore() -> FileStore {
-        let out = output
-        var params = VaultFormat.KDFParams.standard
+    /// The session agent, unless refused; CPRO_VAULT_PASSPHRASE wins over it,
+    /// so a CI job's explicit passphrase is what opens the vault.
+    var agent: AgentClient? {
+        guard !agentRefused, (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty else { return nil }
+        return AgentClient(socketPath: settings.paths.agentSocket)
+    }
+
+    /// The weakest key derivation this build opens (see fileStore()).
+    var vaultParams: VaultFormat.KDFParams {
         #if DEBUG
         // Test hook, compiled into debug builds only: scripts/prove opens
         // vaults thousands of times. A release build refuses such a vault.
-        if environment["CPRO_TEST_WEAK_KDF"] == "1" { params = .testOnlyWeak }
+        if environment["CPRO_TEST_WEAK_KDF"] == "1" { return .testOnlyWeak }
         #endif
+        return .standard
+    }
+
+    public func fileStore(agent useAgent: Bool = true) -> FileStore {
+        let out = output
+        let params = vaultParams
         return FileStore(
             path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases, params: params,
-            environment: environment, logger: logger, trustRoots: settings.paths.trustRoots, notice: { out.warn($0) })
+            environment: environment, logger: logger, trustRoots: settings.paths.trustRoots,
+            agent: useAgent ? agent : nil, notice: { out.warn($0) })
     }
 
     /// The selected backend. Never falls back to another one.
@@ -132,7 +148,7 @@ public struct Context: Sendable {
     /// unlock prompt on a desktop.
     func mayPrompt(_ store: CredentialStore) -> Bool {
         switch store.kind {
-        case .file: (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty && Terminal.open() != nil
+        case .file: (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty && Terminal.open() != nil && agent?.status()?.unlocked != true
         case .secretService: !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
         case .openbao, .env: false
         }
@@ -148,6 +164,16 @@ public struct CLIPassphrases: PassphraseSource {
     let environment: [String: String]
     let lang: Language
 
+    func unlockHint(_ purpose: PassphrasePurpose) -> String {
+        if case .unlock = purpose { return ", or unlock the vault for this session from a terminal: cpro vault unlock" }
+        return ""
+    }
+
+    func unlockHintFR(_ purpose: PassphrasePurpose) -> String {
+        if case .unlock = purpose { return ", ou déverrouillez le coffre pour la session depuis un terminal : cpro vault unlock" }
+        return ""
+    }
+
     public func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
         let variable: String
         switch purpose {
@@ -157,8 +183,8 @@ public struct CLIPassphrases: PassphraseSource {
         if let v = environment[variable], !v.isEmpty { return SecretBytes(utf8: v) }
         guard let tty = Terminal.open() else {
             throw VaultLocked(
-                "the file vault needs its passphrase and no terminal is attached: set \(variable) for non-interactive use",
-                fr: "le coffre a besoin de sa phrase de passe et aucun terminal n'est attaché : définissez \(variable) pour un usage non interactif")
+                "the file vault needs its passphrase and no terminal is attached: set \(variable) for non-interactive use\(unlockHint(purpose))",
+                fr: "le coffre a besoin de sa phrase de passe et aucun terminal n'est attaché : définissez \(variable) pour un usage non interactif\(unlockHintFR(purpose))")
         }
         switch purpose {
         case .unlock(let path):

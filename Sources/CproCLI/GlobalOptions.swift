@@ -20,6 +20,9 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     @Flag(name: .long, help: "Tell what cpro does, on stderr (never a secret).")
     var verbose = false
 
+    @Flag(name: .long, help: "Do not ask the session agent for the file vault's key (see `cpro vault unlock`).")
+    var noAgent = false
+
     @Option(name: .long, help: "Language of messages: en or fr (default: from LC_ALL, LC_MESSAGES, LANG).")
     var lang: String?
 

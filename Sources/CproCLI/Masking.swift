@@ -65,28 +65,8 @@ enum MaskedRun {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         for fd in outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
-        let cargv = argv.map { strdup($0) } + [nil]
-        let cenvp = envp.map { strdup($0) } + [nil]
-        defer {
-            for p in cargv { free(p) }
-            for p in cenvp {
-                if let p { memset(p, 0, strlen(p)) }  // the environment held the secrets
-                free(p)
-            }
-        }
-        // The child starts with no signal blocked and default handlers: this
-        // thread blocks most signals, and a spawned program inherits that.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, cargv, cenvp)
+        let rc = spawn(&pid, path, &actions, argv: argv, envp: envp)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {
@@ -127,4 +107,30 @@ enum MaskedRun {
     }
 
     struct SpawnFailure: Error { let code: Int32 }
+}
+
+/// posix_spawn with the child's signals as a fresh program expects them: none
+/// blocked, default handlers (this thread blocks most signals, and a spawned
+/// program inherits that). The copies of the environment are wiped, since it
+/// may hold secrets.
+func spawn(_ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file_actions_t, argv: [String], envp: [String]) -> Int32 {
+    let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    let cenvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
+    defer {
+        for p in cargv { free(p) }
+        for p in cenvp {
+            if let p { memset(p, 0, strlen(p)) }
+            free(p)
+        }
+    }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return posix_spawn(&pid, path, &actions, &attr, cargv, cenvp)
 }

@@ -11,7 +11,7 @@ public struct Cpro: AsyncParsableCommand {
             See docs/getting-started.md.
             """,
         version: BuildInfo.line("cpro"),
-        subcommands: [Creds.self, Vault.self, ConfigCommand.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self])
+        subcommands: [Creds.self, Vault.self, ConfigCommand.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self, AgentCommand.self])
 
     @OptionGroup var globals: GlobalOptions
 
@@ -30,8 +30,8 @@ struct Creds: AsyncParsableCommand {
 struct Vault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault",
-        abstract: "Create the file vault, show the backend's state, change the vault passphrase.",
-        subcommands: [VaultInit.self, VaultStatus.self, VaultPasswd.self])
+        abstract: "Create the file vault, show the backend's state, change the vault passphrase, unlock it for a session.",
+        subcommands: [VaultInit.self, VaultStatus.self, VaultPasswd.self, VaultUnlock.self, VaultLock.self])
 
     @OptionGroup var globals: GlobalOptions
 }

@@ -30,7 +30,7 @@ public struct Config: Sendable {
     public private(set) var warnings: [Failure] = []
 
     public static let knownTopLevel: Set<String> = [
-        "backend", "token_refresh_margin", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace",
+        "backend", "token_refresh_margin", "agent", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace",
     ]
     public static let knownEnvironmentKeys: Set<String> = [
         "oauth_url", "api_url", "tech_password_rotation_days", "unverified", "siret", "tech_password_changed_at",
@@ -52,6 +52,11 @@ public struct Config: Sendable {
 
     public var backend: String? {
         if case .string(let s)? = values[[]]?["backend"] { return s }
+        return nil
+    }
+
+    public func bool(_ key: String) -> Bool? {
+        if case .bool(let b)? = values[[]]?[key] { return b }
         return nil
     }
 
@@ -195,7 +200,7 @@ public struct Config: Sendable {
             guard i > 0 && i < 100_000 else {
                 throw Failure("\(key) must be a positive number", fr: "\(key) doit être un nombre positif")
             }
-        case ("unverified", .string):
+        case ("unverified", .string), ("agent", .bool):
             break
         case ("siret", .string(let s)):
             guard try SIRET.validate(s) == s else {

@@ -19,6 +19,16 @@ public struct Paths: Sendable, Equatable {
     /// only, emptied at logout and reboot) when there is one, else beside the tokens.
     public var tokenKeyDirectory: String { runtimeDirectory.map { $0 + "/cpro" } ?? tokenDirectory }
     public var runtimeDirectory: String?
+    /// The session agent's socket, one agent per vault file: in the runtime
+    /// folder when there is one (memory only, the user's alone, removed at
+    /// logout), else beside the vault.
+    public var agentSocket: String {
+        guard let run = runtimeDirectory else { return dataDirectory + "/agent.sock" }
+        // FNV-1a only tells vault files apart in a file name; nothing secret rests on it.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in vaultFile.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return run + "/cpro/agent-" + String(h, radix: 16) + ".sock"
+    }
     /// The folders up to which state must be the user's (`SecureFiles.checkOwnership`):
     /// CPRO_HOME, or the home folder and the runtime folder.
     public var trustRoots: [String] = []

@@ -21,6 +21,11 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     let notice: @Sendable (Failure) -> Void
     /// Up to where the vault's folders must be the user's.
     let trustRoots: [String]
+    /// The session agent to ask before deriving a key; nil when not wanted
+    /// (`--no-agent`, `agent = false`, CPRO_VAULT_PASSPHRASE set).
+    let agent: AgentClient?
+    /// Set once the agent could not open this vault, so a command asks it once.
+    private var agentDeclined = false
 
     /// The passphrase key of the last header seen, so a command that opens the
     /// vault twice (before and inside the lock) pays Argon2id once. Guarded by
@@ -35,9 +40,11 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         params: VaultFormat.KDFParams = .standard, environment: [String: String] = [:],
         logger: Logger = Logger(label: "cpro.vault"),
         trustRoots: [String] = [],
+        agent: AgentClient? = nil,
         notice: @escaping @Sendable (Failure) -> Void = { _ in }
     ) {
         self.trustRoots = trustRoots
+        self.agent = agent
         self.notice = notice
         self.path = path
         self.lockPath = lockPath
@@ -50,8 +57,16 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     var directory: String { SecureFiles.dirname(of: path) }
     /// The weakest key derivation this store opens: libsodium's interactive
     /// settings, lower only for a store that a test made with weaker ones.
-    var readFloor: VaultFormat.KDFParams { params.isWeaker(than: .interactive) ? .testOnlyWeak : .interactive }
+    package var readFloor: VaultFormat.KDFParams { params.isWeaker(than: .interactive) ? .testOnlyWeak : .interactive }
     public var exists: Bool { SecureFiles.exists(path) }
+
+    /// The passphrase key, derived (asking for the passphrase) and checked
+    /// against the vault: what `cpro vault unlock` hands to the agent.
+    package func keyForAgent() throws -> SecretBytes {
+        agentDeclined = true
+        guard try openCurrent() != nil, let kek = cachedKEK?.kek else { throw noVault }
+        return kek
+    }
 
     /// Asks for the passphrase now (and checks it, or for a new vault has it
     /// confirmed), so an interactive command fails before the user types values.
@@ -153,6 +168,9 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     /// each parameter, the stronger of the vault's and the default.
     public func changePassphrase(rewrapOnly: Bool = false) throws {
         guard exists else { throw noVault }
+        // The old passphrase is asked even when the agent holds the key: an
+        // unlocked session is not a licence to change it.
+        agentDeclined = true
         _ = try openCurrent()  // check the old passphrase before asking for a new one
         let newPass = try newPassphrase(.change(path: path))
         try SecureFiles.withLock(lockPath) {
@@ -220,6 +238,15 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         warnIfExposed()
         let header = try VaultFormat.parseHeader(bytes, path: path, floor: readFloor)
         let kek: SecretBytes
+        if cachedKEK == nil, !agentDeclined, let agent {
+            if let padded = agent.open(bytes) {
+                let vault = try VaultFormat.opened(bytes, header: header, padded: padded, path: path, by: agent)
+                logger.debug("vault: opened \(path) through the session agent (\(vault.entries.count) values)")
+                return (bytes, vault)
+            }
+            agentDeclined = true
+            logger.debug("vault: no session agent holds this vault's key; using the passphrase")
+        }
         if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
             kek = cached.kek
         } else {
@@ -289,6 +316,10 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
                 return
             } catch is NeedsKey {
                 if cachedPassphrase == nil, let creating { cachedPassphrase = creating }
+                _ = try openCurrent()
+            } catch is AgentClient.Unavailable {
+                // The agent went away (or timed out) between opening and sealing.
+                agentDeclined = true
                 _ = try openCurrent()
             }
         }

@@ -171,29 +171,57 @@ public enum VaultFormat {
     /// An opened vault: its header, its master key and its entries.
     public struct Unlocked: Sendable {
         public let header: Header
-        package let masterKey: SecretBytes
+        /// nil when the vault was opened by the session agent, which keeps the key.
+        package let masterKey: SecretBytes?
         public var entries: [CredentialKey: StoredValue]
         /// The payload as it was on disk, so a passphrase change can keep it byte for byte.
         let sealedPayload: ArraySlice<UInt8>
+        /// Who seals new contents when this process has no master key.
+        package var remote: (any RemoteSealer)? = nil
     }
 
+    /// The session agent's side of sealing: it holds the master key, this
+    /// process sends the padded plaintext and gets `nonce || ciphertext` back.
+    package protocol RemoteSealer: Sendable {
+        func seal(header: Header, padded: SecretBytes) throws -> [UInt8]
+    }
+
+    /// Thrown by the operations that need the master key itself (a new
+    /// passphrase, a new key slot) on a vault the agent opened.
+    package struct NeedsMasterKey: Error {}
+
     public static func open(_ file: [UInt8], header: Header, kek: SecretBytes, path: String) throws -> Unlocked {
-        let master = try SecretBytes(count: keySize) { out in
+        let master = try unwrapMasterKey(header, kek: kek, path: path)
+        let padded = try openPayload(file, header: header, master: master, path: path)
+        return Unlocked(header: header, masterKey: master, entries: try decodePayload(padded, path: path), sealedPayload: file[headerSize...])
+    }
+
+    /// The master key from the key slot; a wrong passphrase fails here.
+    package static func unwrapMasterKey(_ header: Header, kek: SecretBytes, path: String) throws -> SecretBytes {
+        try SecretBytes(count: keySize) { out in
             let ok = try aeadOpen(
                 into: out, ciphertext: header.wrappedKey, nonce: header.wrapNonce, ad: header.keySlotAD, key: kek)
             if !ok { throw OpenError.wrongPassphrase(path: path) }
         }
+    }
+
+    /// The padded plaintext of the payload (what the agent hands back).
+    package static func openPayload(_ file: [UInt8], header: Header, master: SecretBytes, path: String) throws -> SecretBytes {
         let nonce = file[headerSize..<(headerSize + nonceSize)]
         let ciphertext = file[(headerSize + nonceSize)...]
         let plainCount = ciphertext.count - tagSize
         guard plainCount > 0, plainCount % padBlock == 0 else {
             throw OpenError.damaged(path: path, reason: "truncated: \(file.count) bytes")
         }
-        let padded = try SecretBytes(count: plainCount) { out in
+        return try SecretBytes(count: plainCount) { out in
             let ok = try aeadOpen(into: out, ciphertext: ciphertext, nonce: nonce, ad: header.fileHeader, key: master)
             if !ok { throw OpenError.damaged(path: path, reason: "the contents fail authentication") }
         }
-        let entries = try padded.withUnsafeBytes { raw -> [CredentialKey: StoredValue] in
+    }
+
+    package static func decodePayload(_ padded: SecretBytes, path: String) throws -> [CredentialKey: StoredValue] {
+        try padded.withUnsafeBytes { raw -> [CredentialKey: StoredValue] in
+            guard raw.count > 0, raw.count % padBlock == 0 else { throw OpenError.damaged(path: path, reason: "bad padding") }
             var unpadded = 0
             guard sodium_unpad(&unpadded, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count, padBlock) == 0
             else { throw OpenError.damaged(path: path, reason: "bad padding") }
@@ -203,7 +231,12 @@ public enum VaultFormat {
                 throw OpenError.damaged(path: path, reason: reason.text)
             }
         }
-        return Unlocked(header: header, masterKey: master, entries: entries, sealedPayload: file[headerSize...])
+    }
+
+    /// An agent-opened vault: the same value as `open` gives, without the key.
+    package static func opened(_ file: [UInt8], header: Header, padded: SecretBytes, path: String, by sealer: any RemoteSealer) throws -> Unlocked {
+        Unlocked(header: header, masterKey: nil, entries: try decodePayload(padded, path: path),
+                 sealedPayload: file[headerSize...], remote: sealer)
     }
 
     /// A new vault: fresh vault ID, salt and master key.
@@ -236,14 +269,27 @@ public enum VaultFormat {
     }
 
     static func sealPayload(_ entries: [CredentialKey: StoredValue], header: Header, master: SecretBytes) throws -> [UInt8] {
-        let plain = try PayloadCodec.encode(entries, padBlock: padBlock)
+        sealPadded(try PayloadCodec.encode(entries, padBlock: padBlock), header: header, master: master)
+    }
+
+    /// `nonce || ciphertext` of an already padded payload.
+    package static func sealPadded(_ padded: SecretBytes, header: Header, master: SecretBytes) -> [UInt8] {
         let nonce = Sodium.randomBytes(nonceSize)
-        return nonce + aeadSeal(plain, nonce: nonce, ad: Array(header.fileHeader), key: master)
+        return nonce + aeadSeal(padded, nonce: nonce, ad: Array(header.fileHeader), key: master)
     }
 
     /// The whole file for new entries; the header (and so the key slot) is kept.
     public static func reseal(_ vault: Unlocked, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
-        vault.header.bytes + (try sealPayload(entries, header: vault.header, master: vault.masterKey))
+        if let master = vault.masterKey {
+            return vault.header.bytes + (try sealPayload(entries, header: vault.header, master: master))
+        }
+        guard let remote = vault.remote else { throw NeedsMasterKey() }
+        let padded = try PayloadCodec.encode(entries, padBlock: padBlock)
+        let sealed = try remote.seal(header: vault.header, padded: padded)
+        guard sealed.count == nonceSize + padded.count + tagSize else {
+            throw OpenError.damaged(path: "the session agent's answer", reason: "sealed payload of the wrong size")
+        }
+        return vault.header.bytes + sealed
     }
 
     /// A new master key under a new passphrase (and salt), the entries sealed
@@ -261,19 +307,22 @@ public enum VaultFormat {
     /// The same master key in a new key slot (a new salt and KDF settings),
     /// derived by the caller beforehand so no Argon2id runs under a lock.
     public static func upgradedHeader(_ vault: Unlocked, passphrase: SecretBytes, params: KDFParams) throws -> Header {
-        try makeHeader(fileHeader: Array(vault.header.fileHeader), master: vault.masterKey, passphrase: passphrase, params: params)
+        guard let master = vault.masterKey else { throw NeedsMasterKey() }
+        return try makeHeader(fileHeader: Array(vault.header.fileHeader), master: master, passphrase: passphrase, params: params)
     }
 
     /// The whole file for new entries under a given header of the same master key.
     public static func seal(_ vault: Unlocked, header: Header, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
-        header.bytes + (try sealPayload(entries, header: header, master: vault.masterKey))
+        guard let master = vault.masterKey else { throw NeedsMasterKey() }
+        return header.bytes + (try sealPayload(entries, header: header, master: master))
     }
 
     /// A new passphrase wraps the same master key under a new salt; the sealed
     /// payload is carried over unchanged (`vault passwd --rewrap-only`).
     public static func rewrap(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
+        guard let master = vault.masterKey else { throw NeedsMasterKey() }
         let header = try makeHeader(
-            fileHeader: Array(vault.header.fileHeader), master: vault.masterKey, passphrase: newPassphrase, params: params)
+            fileHeader: Array(vault.header.fileHeader), master: master, passphrase: newPassphrase, params: params)
         return header.bytes + Array(vault.sealedPayload)
     }
 

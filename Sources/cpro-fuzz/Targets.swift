@@ -62,7 +62,7 @@ enum Targets {
         var sealed = [UInt8](repeating: 0, count: plain.count + 16)
         var sealedLen: UInt64 = 0
         let ad = Array(header.bytes[0..<VaultFormat.fileHeaderSize])
-        known.unlocked.masterKey.withUnsafeBytes { k in
+        known.unlocked.masterKey!.withUnsafeBytes { k in
             _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
                 &sealed, &sealedLen, plain, UInt64(plain.count), ad, UInt64(ad.count), nil, nonce,
                 k.baseAddress!.assumingMemoryBound(to: UInt8.self))

@@ -138,7 +138,7 @@ func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidS
         let oldCopy = try #require(try SecureFiles.read(dir + "/vault.cpro", limit: 1 << 20))
         let oldHeader = try VaultFormat.parseHeader(oldCopy, path: "old", floor: .testOnlyWeak)
         let oldKEK = try VaultFormat.deriveKeyEncryptionKey(oldHeader, passphrase: SecretBytes(utf8: "correct horse battery"))
-        let oldMaster = try VaultFormat.open(oldCopy, header: oldHeader, kek: oldKEK, path: "old").masterKey
+        let oldMaster = try VaultFormat.open(oldCopy, header: oldHeader, kek: oldKEK, path: "old").masterKey!
         try makeStore(dir).changePassphrase()
         let renewed = makeStore(dir, pass: "the new passphrase")
         try await renewed.write([key: StoredValue(SecretBytes(utf8: "after"), setAt: 8)])
@@ -147,7 +147,7 @@ func tempDir() -> String { NSTemporaryDirectory() + "cpro-vault-" + UUID().uuidS
         #expect(Array(header.fileHeader) == Array(oldHeader.fileHeader), "same vault ID")
         // The old master key does not open the new contents.
         #expect(throws: (any Error).self) { _ = try VaultFormat.open(now, header: header, kek: oldMaster, path: "now") }
-        let newMaster = try VaultFormat.open(now, header: header, kek: try VaultFormat.deriveKeyEncryptionKey(header, passphrase: SecretBytes(utf8: "the new passphrase")), path: "now").masterKey
+        let newMaster = try VaultFormat.open(now, header: header, kek: try VaultFormat.deriveKeyEncryptionKey(header, passphrase: SecretBytes(utf8: "the new passphrase")), path: "now").masterKey!
         #expect(newMaster != oldMaster)
         #expect(try await renewed.read(.default, .production)[.techPassword]?.unprotectedString == "after")
     }

@@ -21,8 +21,9 @@ struct ConfigCommand: AsyncParsableCommand {
 /// Where each key lives in config.toml, and how its text becomes a value.
 enum ConfigKey {
     static let scoped = ["siret", "api_url", "oauth_url", "tech_password_changed_at", "tech_password_rotation_days"]
-    static let global = ["backend", "token_refresh_margin", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace"]
+    static let global = ["backend", "token_refresh_margin", "agent", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace"]
     static let integers: Set<String> = ["tech_password_rotation_days", "token_refresh_margin"]
+    static let booleans: Set<String> = ["agent"]
 
     static func section(_ key: String, _ ctx: Context) throws -> [String] {
         if scoped.contains(key) { return Config.section(ctx.profile, ctx.pisteEnvironment) }
@@ -35,6 +36,13 @@ enum ConfigKey {
         if integers.contains(key) {
             guard let n = Int(text) else { throw Failure("\(key) must be a whole number", fr: "\(key) doit être un nombre entier") }
             return .integer(n)
+        }
+        if booleans.contains(key) {
+            switch text.lowercased() {
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default: throw Failure("\(key) must be true or false", fr: "\(key) doit valoir true ou false")
+            }
         }
         if key == "siret" { return .string(try SIRET.validate(text)) }
         return .string(text)

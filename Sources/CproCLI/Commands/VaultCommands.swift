@@ -2,6 +2,10 @@ import ArgumentParser
 import CproCore
 import CproVault
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct VaultInit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
@@ -63,6 +67,20 @@ struct VaultStatus: AsyncParsableCommand {
             let source = ctx.environment["CPRO_VAULT_PASSPHRASE"].map { !$0.isEmpty } == true
                 ? "CPRO_VAULT_PASSPHRASE" : (Terminal.open() != nil ? "prompt" : "none")
             status.details["passphrase_source"] = source
+            let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
+            if ctx.agentRefused {
+                status.details["agent"] = "off"
+            } else if let agent = client.status(), agent.vault == ctx.settings.paths.vaultFile {
+                status.details["agent"] = agent.unlocked ? "unlocked" : "locked"
+                status.details["agent_pid"] = String(agent.pid)
+                if agent.unlocked {
+                    status.details["agent_idle"] = agent.idleSeconds == 0 ? "until logout" : VaultUnlock.text(agent.idleSeconds)
+                    if let r = agent.remainingSeconds { status.details["agent_expires"] = Self.isoTime(ctx.now + r) }
+                    if status.state == .locked { status.state = .ready }
+                }
+            } else {
+                status.details["agent"] = "not running"
+            }
         }
         if ctx.output.json {
             var object: [String: Any] = [
@@ -81,6 +99,15 @@ struct VaultStatus: AsyncParsableCommand {
         }
         if let m = status.message { ctx.output.data("\(m)\n") }
         ctx.output.data("config:   \(ctx.settings.paths.configFile)\n")
+    }
+
+    static func isoTime(_ t: Int64) -> String {
+        var now = time_t(t)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func describe(_ state: BackendStatus.State, _ lang: Language) -> String {

@@ -1,0 +1,195 @@
+import ArgumentParser
+import CproCore
+import CproVault
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct VaultUnlock: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unlock",
+        abstract: "Open the file vault once and let the session agent keep its key for a while.",
+        discussion: """
+            Later commands of the same user ask the agent instead of the passphrase (and skip the \
+            key derivation). The key is wiped after DURATION without use (default 15m; 0 = until \
+            logout), by `cpro vault lock`, or when the vault's passphrase changes. The agent is \
+            started in the background if none runs (`cpro agent`).
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Option(name: .customLong("for"), help: "Idle time before the key is wiped: 90s, 15m, 8h, 1d, or 0 for until logout.")
+    var duration = "15m"
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let idle = try Self.seconds(duration)
+        guard ctx.backend == .file else {
+            throw Failure(
+                "only the file vault is unlocked through the session agent; the \(ctx.backend.rawValue) backend keeps its own session",
+                fr: "seul le coffre fichier se déverrouille par l'agent de session ; le backend \(ctx.backend.rawValue) gère sa propre session")
+        }
+        guard !ctx.agentRefused else {
+            throw Failure(
+                "the session agent is turned off (--no-agent, or agent = false in \(ctx.settings.paths.configFile))",
+                fr: "l'agent de session est désactivé (--no-agent, ou agent = false dans \(ctx.settings.paths.configFile))")
+        }
+        let store = ctx.fileStore(agent: false)
+        let key = try store.keyForAgent()
+        let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
+        if client.status() == nil { try AgentLauncher.start(ctx) }
+        let status: AgentStatus
+        do {
+            status = try client.unlock(kek: key, idleSeconds: idle)
+        } catch is AgentClient.Unavailable {
+            throw Failure(
+                "the session agent did not answer on \(client.socketPath); see \(AgentLauncher.logPath(ctx))",
+                fr: "l'agent de session n'a pas répondu sur \(client.socketPath) ; voir \(AgentLauncher.logPath(ctx))")
+        }
+        if ctx.output.json {
+            ctx.output.json([
+                "unlocked": true, "idle_seconds": Int(idle), "agent_pid": Int(status.pid), "socket": client.socketPath,
+            ] as [String: Any])
+        }
+        if idle == 0 {
+            ctx.output.say("Unlocked \(store.path) until logout (or `cpro vault lock`).",
+                           "Coffre \(store.path) déverrouillé jusqu'à la déconnexion (ou `cpro vault lock`).")
+        } else {
+            let d = Self.text(idle)
+            ctx.output.say("Unlocked \(store.path); the key is wiped after \(d) without use, or by `cpro vault lock`.",
+                           "Coffre \(store.path) déverrouillé ; la clé est effacée après \(d) sans usage, ou par `cpro vault lock`.")
+        }
+    }
+
+    static func seconds(_ text: String) throws -> Int64 {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if text == "0" { return 0 }
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n <= 366 * 86400 / unit else {
+            throw Failure(
+                "--for takes a duration such as 90s, 15m, 8h or 1d (at most a year), or 0 for until logout",
+                fr: "--for prend une durée comme 90s, 15m, 8h ou 1d (un an au plus), ou 0 pour jusqu'à la déconnexion")
+        }
+        return n * unit
+    }
+
+    static func text(_ seconds: Int64) -> String {
+        if seconds % 86400 == 0 { return "\(seconds / 86400)d" }
+        if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}
+
+struct VaultLock: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lock",
+        abstract: "Wipe the file vault's key from the session agent; later commands ask for the passphrase.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
+        let wasRunning = client.lock()
+        if ctx.output.json {
+            ctx.output.json(["locked": true, "agent_was_running": wasRunning])
+        }
+        if wasRunning {
+            ctx.output.say("Locked: the session agent wiped the vault's key.", "Verrouillé : l'agent de session a effacé la clé du coffre.")
+        } else {
+            ctx.output.say("No session agent was running; nothing to lock.", "Aucun agent de session ne tournait ; rien à verrouiller.")
+        }
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "The session agent that keeps the file vault's key after `cpro vault unlock` (foreground, for systemd).",
+        discussion: """
+            Listens on a Unix socket in $XDG_RUNTIME_DIR/cpro (or beside the vault), for processes of \
+            the same user only. `cpro vault unlock` starts one in the background when none runs; run it \
+            in the foreground from a systemd user unit to keep one for the whole session (docs/backends.md).
+            """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Flag(help: .hidden)
+    var background = false
+
+    func run() async throws {
+        let ctx = try Context(globals)
+        // Its own session: the terminal that ran `vault unlock` closing must
+        // not send it SIGHUP, which would wipe the key.
+        if background { _ = setsid() }
+        let pid = getpid()
+        let agent = VaultAgent(
+            .init(vaultPath: ctx.settings.paths.vaultFile, socketPath: ctx.settings.paths.agentSocket,
+                  floor: ctx.fileStore(agent: false).readFloor, exitWhenLocked: background),
+            log: { line in Output.write(2, Array("\(AgentLauncher.timestamp()) cpro agent[\(pid)]: \(line)\n".utf8)) })
+        do {
+            try agent.run()
+        } catch is VaultAgent.AlreadyRunning {
+            if background { return }
+            throw Failure(
+                "a session agent already serves \(ctx.settings.paths.agentSocket)",
+                fr: "un agent de session sert déjà \(ctx.settings.paths.agentSocket)")
+        }
+    }
+}
+
+/// Starts `cpro agent --background` detached, and waits for its socket.
+enum AgentLauncher {
+    static func logPath(_ ctx: Context) -> String {
+        let socket = ctx.settings.paths.agentSocket
+        return String(socket.dropLast(".sock".count)) + ".log"
+    }
+
+    static func timestamp() -> String { VaultStatus.isoTime(Int64(time(nil))) }
+
+    static func start(_ ctx: Context) throws {
+        let socket = ctx.settings.paths.agentSocket
+        guard socket.utf8.count <= UnixSocket.maxPath else {
+            throw Failure(
+                "the agent's socket path \(socket) is longer than a Unix socket allows (\(UnixSocket.maxPath) bytes); use a shorter CPRO_HOME",
+                fr: "le chemin du socket de l'agent \(socket) dépasse ce qu'un socket Unix permet (\(UnixSocket.maxPath) octets) ; utilisez un CPRO_HOME plus court")
+        }
+        try SecureFiles.ensurePrivateDirectory(SecureFiles.dirname(of: socket))
+        let log = logPath(ctx)
+        let logFD = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else { throw SecureFiles.IOError(operation: "open", path: log, code: errno) }
+        defer { close(logFD) }
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, devNull, 0)
+        posix_spawn_file_actions_adddup2(&actions, devNull, 1)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        // The agent needs the same paths as this command, never a passphrase.
+        var env = ctx.environment
+        env["CPRO_VAULT_PASSPHRASE"] = nil
+        env["CPRO_VAULT_NEW_PASSPHRASE"] = nil
+        var pid: pid_t = 0
+        let rc = spawn(&pid, "/proc/self/exe", &actions, argv: ["cpro", "agent", "--background"],
+                       envp: env.map { "\($0.key)=\($0.value)" })
+        guard rc == 0 else { throw SecureFiles.IOError(operation: "start the agent:", path: "/proc/self/exe", code: rc) }
+        let client = AgentClient(socketPath: socket)
+        for _ in 0..<300 {
+            if client.status() != nil { return }
+            // Reap it if it stopped already (another agent won the race, or it failed).
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                if client.status() != nil { return }
+                break
+            }
+            usleep(10_000)
+        }
+        throw Failure(
+            "the session agent did not start; see \(log)",
+            fr: "l'agent de session n'a pas démarré ; voir \(log)")
+    }
+}
