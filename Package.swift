@@ -20,7 +20,8 @@ let package = Package(
     targets: [
         // Floor 1: system libraries.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
+        // libsecret through dlopen, on first use only (Sources/CLibSecret/include).
+        .target(name: "CLibSecret", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CCproSys"),
         // The version, and the commit that scripts/package writes into a built binary.
         .target(name: "CCproBuild"),

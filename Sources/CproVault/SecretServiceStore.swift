@@ -39,7 +39,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         canPrompt = !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
     }
 
-    nonisolated(unsafe) static let schema: UnsafeMutablePointer<SecretSchema> = {
+    nonisolated(unsafe) static let schema: OpaquePointer = {
         let types = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, nil)
         for name in ["application", "profile", "environment", "field", "set_at"] {
             // The value is GINT_TO_POINTER(SECRET_SCHEMA_ATTRIBUTE_STRING), i.e. 0.
@@ -316,7 +316,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         defer { g_object_unref(item.pointer) }
         try bounded(readTimeout, what: "removing from the keyring") { cancellable in
             var error: UnsafeMutablePointer<GError>?
-            if secret_item_delete_sync(item.pointer.assumingMemoryBound(to: SecretItem.self), cancellable, &error) == 0 {
+            if secret_item_delete_sync(OpaquePointer(item.pointer), cancellable, &error) == 0 {
                 // Already gone (another program, outside cpro's lock) is what a delete wants.
                 if Self.vanished(error) {
                     g_error_free(error)
@@ -344,9 +344,20 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         return VaultLocked("the Secret Service failed: \(text)", fr: "le Secret Service a échoué : \(text)")
     }
 
+    /// libsecret is loaded on first use, so that commands on other backends
+    /// never pay for it; a machine without it gets the package to install.
+    static func loadLibrary() throws {
+        guard cpro_libsecret_load() != 0 else { return }
+        let why = String(cString: cpro_libsecret_error())
+        throw VaultLocked(
+            "the secret-service backend needs libsecret, which could not be loaded (\(why)); install it (Debian, Ubuntu: apt install libsecret-1-0) or choose --backend file",
+            fr: "le backend secret-service a besoin de libsecret, qui n'a pas pu être chargée (\(why)) ; installez-la (Debian, Ubuntu : apt install libsecret-1-0) ou choisissez --backend file")
+    }
+
     /// Runs a blocking libsecret or GDBus call on its own thread; past the
     /// timeout the call is cancelled and a clear error says what hung.
-    func bounded<T>(_ seconds: Double, what: String, _ body: @escaping (UnsafeMutablePointer<GCancellable>?) throws -> T) throws -> T {
+    func bounded<T>(_ seconds: Double, what: String, _ body: @escaping (OpaquePointer?) throws -> T) throws -> T {
+        try Self.loadLibrary()
         let cancellable = g_cancellable_new()
         defer { g_object_unref(UnsafeMutableRawPointer(cancellable)) }
         let box = ResultBox<T>()
@@ -371,8 +382,8 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     /// Hands the call and its outcome across the worker thread; the
     /// semaphore orders the accesses.
     final class ResultBox<T>: @unchecked Sendable {
-        var body: ((UnsafeMutablePointer<GCancellable>?) throws -> T)?
-        var cancellable: UnsafeMutablePointer<GCancellable>?
+        var body: ((OpaquePointer?) throws -> T)?
+        var cancellable: OpaquePointer?
         var result: Result<T, Error>?
     }
 }
