@@ -26,6 +26,23 @@ public struct Context: Sendable {
     let agentRefused: Bool
 
     public init(_ options: GlobalOptions, environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
+        try self.init(
+            Globals(profile: options.profile, environment: options.environment, backend: options.backend, lang: options.lang,
+                    json: options.json, verbose: options.verbose, noAgent: options.noAgent),
+            environment: env)
+        for w in settings.config.warnings { output.warn(w) }
+    }
+
+    /// The global options as plain values: from the argument parser, or from
+    /// the fast path (FastPath.swift), which must not touch the parser.
+    struct Globals {
+        var profile, environment, backend, lang: String?
+        var json = false, verbose = false, noAgent = false
+    }
+
+    /// Everything but the config's warnings, which the caller prints (the fast
+    /// path leaves a config with warnings to the full path, which prints them once).
+    init(_ options: Globals, environment env: [String: String]) throws {
         environment = env
         let lang: Language
         if let l = options.lang {
@@ -47,7 +64,6 @@ public struct Context: Sendable {
         agentRefused = options.noAgent || settings.config.bool("agent") == false
         _ = try AHCTransport.budgetSeconds(env)
         transport = AHCTransport(environment: env)
-        for w in settings.config.warnings { output.warn(w) }
         logger.debug("selected profile \(profile), environment \(pisteEnvironment.rawValue), backend \(backend.rawValue)")
     }
 
@@ -134,11 +150,14 @@ public struct Context: Sendable {
         return copy
     }
 
-    public func tokenProvider(_ store: CredentialStore, endpoints: Endpoints) -> TokenProvider {
+    /// `readsBeforeLock` left nil is worked out (mayPrompt), which opens the
+    /// terminal and asks the agent: the fast path, which never takes the
+    /// lock, says false.
+    public func tokenProvider(_ store: CredentialStore, endpoints: Endpoints, readsBeforeLock: Bool? = nil) -> TokenProvider {
         TokenProvider(
             store: store, profile: profile, environment: pisteEnvironment, endpoints: endpoints,
             directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
-            trustRoots: settings.paths.trustRoots, readsBeforeLock: mayPrompt(store),
+            trustRoots: settings.paths.trustRoots, readsBeforeLock: readsBeforeLock ?? mayPrompt(store),
             margin: Int64(settings.config.integer("token_refresh_margin") ?? Int(TokenProvider.defaultMargin)),
             client: TokenClient(transport: transport, logger: logger), logger: logger)
     }

@@ -23,6 +23,7 @@ public enum CproMain {
             output.say(refused)
             return 64
         }
+        if let code = await FastPath.token(args, environment: env) { return code }
         do {
             var command = try Cpro.parseAsRoot(args)
             if var asyncCommand = command as? AsyncParsableCommand {

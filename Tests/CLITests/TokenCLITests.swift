@@ -26,6 +26,40 @@ import Testing
         #expect(!warm.stderr.contains("vault"), "the vault was not opened: \(warm.stderr)")
     }
 
+    /// `cpro token` on a warm cache skips the argument parser (FastPath);
+    /// whatever it cannot answer exactly as the full path would, the full
+    /// path answers. `--lang en` and `--verbose` always take the full path.
+    @Test func theFastPathAnswersLikeTheFullPath() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let full = try await cli.run(["--lang", "en", "token"])
+        #expect(full.status == 0, "\(full.stderr)")
+        for args in [["token"], ["token", "--profile", "default"], ["token", "--env=sandbox", "--profile=default"]] {
+            let fast = try await cli.run(args, env: ["CPRO_VAULT_PASSPHRASE": ""])
+            #expect(fast.status == 0 && fast.stdout == full.stdout && fast.stderr.isEmpty, "\(args): \(fast.stderr)")
+        }
+        // Errors are the full path's, word for word.
+        for args in [["token", "--profile", "nobody"], ["token", "--env", "nowhere"], ["token", "--profile", "bad name"], ["token", "--env"]] {
+            let fast = try await cli.run(args)
+            let slow = try await cli.run(["--lang", "en"] + args)
+            #expect(fast.status == slow.status && fast.stderr == slow.stderr && fast.stdout == slow.stdout, "\(args): \(fast.stderr) / \(slow.stderr)")
+        }
+        // A warning in the config is printed once, by the full path.
+        try "mystery = 1\n".write(toFile: cli.home + "/config.toml", atomically: true, encoding: .utf8)
+        let warned = try await cli.run(["token"])
+        #expect(warned.stdout == full.stdout)
+        #expect(warned.stderr.components(separatedBy: "unknown key 'mystery'").count == 2, "\(warned.stderr)")
+        try FileManager.default.removeItem(atPath: cli.home + "/config.toml")
+        // New credentials: the cached token no longer belongs to them.
+        try await cli.must(["creds", "set", "--stdin", "client-secret"], stdin: Array(Cli.simClientSecret.utf8))
+        let after = try await cli.run(["token"])
+        #expect(after.status == 0)
+        #expect(try await sim.tokenRequests == 1, "same values stored again: the token is kept")
+        try await cli.must(["creds", "set", "--stdin", "client-id"], stdin: Array("another-client-id".utf8))
+        let refused = try await cli.run(["token"])
+        #expect(refused.status != 0, "a token for other credentials was printed: \(refused.stdout)")
+    }
+
     @Test func fiftyConcurrentColdStartsMakeOneTokenRequest() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)

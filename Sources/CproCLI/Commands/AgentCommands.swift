@@ -173,8 +173,12 @@ enum AgentLauncher {
         var env = ctx.environment
         env["CPRO_VAULT_PASSPHRASE"] = nil
         env["CPRO_VAULT_NEW_PASSPHRASE"] = nil
+        // argv[0] the binary's own path, so `ps` says which cpro this is.
+        var exe = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &exe, exe.count - 1)
+        let me = n > 0 ? String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "cpro"
         var pid: pid_t = 0
-        let rc = spawn(&pid, "/proc/self/exe", &actions, argv: ["cpro", "agent", "--background"],
+        let rc = spawn(&pid, "/proc/self/exe", &actions, argv: [me, "agent", "--background"],
                        envp: env.map { "\($0.key)=\($0.value)" })
         guard rc == 0 else { throw SecureFiles.IOError(operation: "start the agent:", path: "/proc/self/exe", code: rc) }
         let client = AgentClient(socketPath: socket)
