@@ -11,6 +11,16 @@ import Glibc
 /// user's language and an exit status. No error text ever repeats an argument
 /// that could be a secret.
 public enum CproMain {
+    /// The warm answers that need no task, no thread and no parser; nil
+    /// when the full path (`run`) must answer. main.swift calls it first,
+    /// before anything suspends.
+    public static func fast(_ argv: [String] = CommandLine.arguments) -> Int32? {
+        let args = Array(argv.dropFirst())
+        guard args.first == "token" else { return nil }
+        Hardening.apply()
+        return FastPath.token(args, environment: ProcessInfo.processInfo.environment)
+    }
+
     public static func run(_ argv: [String] = CommandLine.arguments) async -> Int32 {
         Hardening.apply()
         LoggingSystem.bootstrap { _ in StderrLogHandler() }
@@ -23,7 +33,6 @@ public enum CproMain {
             output.say(refused)
             return 64
         }
-        if let code = await FastPath.token(args, environment: env) { return code }
         do {
             var command = try Cpro.parseAsRoot(args)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -7,7 +7,7 @@ import CproPiste
 /// same token and nothing else (no warning, no prompt, no network); in every
 /// other case it returns nil and the full path runs, errors and all.
 enum FastPath {
-    static func token(_ args: [String], environment: [String: String]) async -> Int32? {
+    static func token(_ args: [String], environment: [String: String]) -> Int32? {
         guard let globals = simpleTokenArguments(args),
               let ctx = try? Context(globals, environment: environment),
               ctx.settings.config.warnings.isEmpty,
@@ -17,10 +17,8 @@ enum FastPath {
               // A backend without a change stamp is read on every warm call
               // (OpenBao, the Secret Service): a failure there would cost its
               // time twice, here and again in the full path.
-              store.changeStamp() != nil
+              let token = ctx.tokenProvider(store, endpoints: endpoints, readsBeforeLock: false).warmByStamp()
         else { return nil }
-        let provider = ctx.tokenProvider(store, endpoints: endpoints, readsBeforeLock: false)
-        guard let token = await provider.warm() else { return nil }
         ctx.output.data(secret: token.value)
         return 0
     }

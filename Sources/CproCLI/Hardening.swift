@@ -10,7 +10,13 @@ import Glibc
 enum Hardening {
     nonisolated(unsafe) private static var originalCoreLimit = rlimit()
 
+    nonisolated(unsafe) private static var applied = false
+
+    /// Once per process (the fast path runs it, then the full path may):
+    /// a second call would record the already-lowered limit as the user's.
     static func apply() {
+        guard !applied else { return }
+        applied = true
         _ = getrlimit(Int32(RLIMIT_CORE.rawValue), &originalCoreLimit)
         // Soft limit only, so the child of `cpro exec` can get its own back.
         var none = rlimit(rlim_cur: 0, rlim_max: originalCoreLimit.rlim_max)

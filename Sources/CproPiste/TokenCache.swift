@@ -129,15 +129,21 @@ public final class TokenProvider: @unchecked Sendable {
     /// The cached token if it is valid and still belongs to the stored
     /// credentials, without opening the store when the backend has a stamp.
     public func warm() async -> AccessToken? {
+        if store.changeStamp() != nil { return warmByStamp() }
         guard let key = try? cacheKey(create: false), let entry = read(key: key), isFresh(entry.token) else { return nil }
-        if let stamp = store.changeStamp() {
-            return Self.hash(key: key, [stamp, Array(endpoints.oauthURL.utf8)]) == entry.stamp ? entry.token : nil
-        }
         guard let creds = try? await store.read(profile, environment),
               let id = creds[.clientID], let secret = creds[.clientSecret],
               Self.fingerprint(key: key, id: id, secret: secret, oauthURL: endpoints.oauthURL) == entry.fingerprint
         else { return nil }
         return entry.token
+    }
+
+    /// The warm read of a store with a change stamp, which never suspends: the
+    /// CLI's fast path runs it before any task hops to another thread.
+    public func warmByStamp() -> AccessToken? {
+        guard let stamp = store.changeStamp(), let key = try? cacheKey(create: false), let entry = read(key: key),
+              isFresh(entry.token) else { return nil }
+        return Self.hash(key: key, [stamp, Array(endpoints.oauthURL.utf8)]) == entry.stamp ? entry.token : nil
     }
 
     /// Drops this token if the cache still holds it (the API refused it), so

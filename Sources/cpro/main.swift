@@ -4,4 +4,5 @@ import CproCLI
 import Glibc
 #endif
 
+if let code = CproMain.fast() { exit(code) }
 exit(await CproMain.run())
