@@ -219,6 +219,27 @@ import Glibc
         try await stop(cli)
     }
 
+    /// The wizard opens the vault through the agent: no passphrase prompt.
+    @Test func theWizardUsesTheUnlockedVault() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli(passphrase: nil)
+        cli.env.merge(sim.env) { $1 }
+        try await cli.must(["vault", "init"], env: Self.pass)
+        try await cli.must(["vault", "unlock"], env: Self.pass)
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("technical account login"), .send(Cli.simTechLogin),
+            .expect("technical account password"), .send(Cli.simTechPassword),
+            .expect("When was this technical password set"), .send(""),
+            .expect("is ready"),
+        ])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(!r.stdout.contains("Passphrase for"))
+        #expect(try await cli.run(["creds", "get", "tech-password"]).stdout == Cli.simTechPassword + "\n")
+        try await stop(cli)
+    }
+
     // MARK: helpers
 
     func masterAndPassphraseKey(_ cli: Cli) throws -> (master: [UInt8], kek: [UInt8]) {

@@ -248,6 +248,24 @@ import Testing
         }
     }
 
+    /// With the vault unlocked (the session agent), migration needs no passphrase either way.
+    @Test func migrationThroughAnUnlockedVault() async throws {
+        let bao = try await OpenBaoServer.shared.value
+        var cli = Cli.onOpenBao(bao)
+        cli.env["CPRO_BACKEND"] = "file"
+        for f in ["client-id", "client-secret"] {
+            #expect(try await set(cli, f, "value of \(f)").status == 0)
+        }
+        try await cli.must(["vault", "unlock"])
+        cli.env["CPRO_VAULT_PASSPHRASE"] = nil
+        let there = try await cli.run(["creds", "migrate", "--to", "openbao", "--remove-source"])
+        #expect(there.status == 0, "\(there.stderr)")
+        let back = try await cli.run(["creds", "migrate", "--to", "file", "--backend", "openbao"])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try await cli.run(["creds", "get", "client-secret"]).stdout == "value of client-secret\n")
+        try await cli.must(["vault", "lock"])
+    }
+
     /// The whole chain: credentials in OpenBao, a token from piste-sim, the
     /// health test, and `exec`, whose child never gets the OpenBao token.
     @Test func tokenHealthAndExecFromOpenBao() async throws {
