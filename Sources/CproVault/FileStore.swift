@@ -1,4 +1,5 @@
 import CproCore
+import Foundation
 import Logging
 
 #if canImport(Glibc)
@@ -10,6 +11,11 @@ import Glibc
 /// Every change is read-modify-write under an exclusive lock with an atomic
 /// replace, so concurrent cpro processes never lose each other's updates, and a
 /// crash leaves the old vault or the new one.
+///
+/// Sendable because every use of its mutable state (the derived key, the
+/// passphrase, the agent's answer) is under `serial`, taken by each public
+/// entry point; the async ones do their blocking work (the vault lock,
+/// Argon2id, the agent's socket) through `Blocking`, off the cooperative pool.
 public final class FileStore: CredentialStore, @unchecked Sendable {
     public let kind = BackendKind.file
     public let path: String
@@ -26,6 +32,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     let agent: AgentClient?
     /// Set once the agent could not open this vault, so a command asks it once.
     private var agentDeclined = false
+    /// Taken by every public entry point: one operation at a time per store.
+    private let serial = NSRecursiveLock()
 
     /// The passphrase key of the last header seen, so a command that opens the
     /// vault twice (before and inside the lock) pays Argon2id once. Guarded by
@@ -63,6 +71,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     /// The passphrase key, derived (asking for the passphrase) and checked
     /// against the vault: what `cpro vault unlock` hands to the agent.
     package func keyForAgent() throws -> SecretBytes {
+        serial.lock()
+        defer { serial.unlock() }
         agentDeclined = true
         guard try openCurrent() != nil, let kek = cachedKEK?.kek else { throw noVault }
         return kek
@@ -70,7 +80,11 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
 
     /// Asks for the passphrase now (and checks it, or for a new vault has it
     /// confirmed), so an interactive command fails before the user types values.
+    public func prepareForWrite() throws { try unlock() }
+
     public func unlock() throws {
+        serial.lock()
+        defer { serial.unlock() }
         if exists {
             _ = try openCurrent()
         } else if pendingCreation == nil {
@@ -81,32 +95,49 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     // MARK: CredentialStore
 
     public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
-        guard let vault = try openCurrent() else { return Credentials() }
-        var out = Credentials()
-        for (key, value) in vault.entries where key.profile == profile && key.environment == env {
-            out.values[key.field] = value
+        try await serialized {
+            guard let vault = try self.openCurrent() else { return Credentials() }
+            var out = Credentials()
+            for (key, value) in vault.entries where key.profile == profile && key.environment == env {
+                out.values[key.field] = value
+            }
+            return try out.checked(self.kind)
         }
-        return try out.checked(kind)
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws {
-        try mutate(createIfAbsent: true) { entries in
-            for (k, v) in values { entries[k] = v }
+        try await serialized {
+            try self.mutate(createIfAbsent: true) { entries in
+                for (k, v) in values { entries[k] = v }
+            }
         }
     }
 
     public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
-        guard exists else { return [] }
-        var removed: [CredentialKey] = []
-        try mutate(createIfAbsent: false) { entries in
-            removed = keys.filter { entries.removeValue(forKey: $0) != nil }
+        try await serialized {
+            guard self.exists else { return [] }
+            var removed: [CredentialKey] = []
+            try self.mutate(createIfAbsent: false) { entries in
+                removed = keys.filter { entries.removeValue(forKey: $0) != nil }
+            }
+            return removed.sorted()
         }
-        return removed.sorted()
     }
 
     public func list() async throws -> [CredentialKey: Int64?] {
-        guard let vault = try openCurrent() else { return [:] }
-        return vault.entries.mapValues { Optional($0.setAt) }
+        try await serialized {
+            guard let vault = try self.openCurrent() else { return [:] }
+            return vault.entries.mapValues { Optional($0.setAt) }
+        }
+    }
+
+    /// On a thread of its own (Blocking), one operation at a time.
+    func serialized<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Blocking.run {
+            self.serial.lock()
+            defer { self.serial.unlock() }
+            return try work()
+        }
     }
 
     public func status() async -> BackendStatus {
@@ -144,6 +175,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
 
     /// Creates an empty vault; refuses to overwrite one.
     public func initialise() throws {
+        serial.lock()
+        defer { serial.unlock() }
         guard !exists else {
             throw Failure(
                 "a vault already exists at \(path); use `cpro vault passwd` to change its passphrase",
@@ -167,6 +200,8 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     /// yields the master key of every later write). The KDF settings keep, for
     /// each parameter, the stronger of the vault's and the default.
     public func changePassphrase(rewrapOnly: Bool = false) throws {
+        serial.lock()
+        defer { serial.unlock() }
         guard exists else { throw noVault }
         // The old passphrase is asked even when the agent holds the key: an
         // unlocked session is not a licence to change it.

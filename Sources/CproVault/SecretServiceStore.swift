@@ -1,3 +1,4 @@
+#if canImport(CLibSecret)
 import CLibSecret
 import CproCore
 import Foundation
@@ -150,7 +151,13 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
 
     // MARK: CredentialStore
 
+    // Each libsecret call may wait on D-Bus, or on a person at an unlock
+    // prompt for up to two minutes: on a thread of its own (Blocking).
     public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+        try await Blocking.run { try self.readNow(profile, env) }
+    }
+
+    func readNow(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Credentials {
         try defaultCollectionUnlocked()
         var out = Credentials()
         for item in try search(["application": "cpro", "profile": profile.value, "environment": env.rawValue], secrets: true) {
@@ -163,6 +170,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     }
 
     public func write(_ values: [CredentialKey: StoredValue]) async throws {
+        try await Blocking.run { try self.writeNow(values) }
+    }
+
+    func writeNow(_ values: [CredentialKey: StoredValue]) throws {
         try defaultCollectionUnlocked()
         if let lockPath {
             try SecureFiles.ensurePrivateDirectory(SecureFiles.dirname(of: lockPath))
@@ -208,6 +219,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     }
 
     public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
+        try await Blocking.run { try self.removeNow(keys) }
+    }
+
+    func removeNow(_ keys: [CredentialKey]) throws -> [CredentialKey] {
         try defaultCollectionUnlocked()
         var removed: [CredentialKey] = []
         for key in keys {
@@ -219,6 +234,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     }
 
     public func list() async throws -> [CredentialKey: Int64?] {
+        try await Blocking.run { try self.listNow() }
+    }
+
+    func listNow() throws -> [CredentialKey: Int64?] {
         try defaultCollectionUnlocked()
         var out: [CredentialKey: Int64?] = [:]
         for item in try search(["application": "cpro"], secrets: false) {
@@ -232,6 +251,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     }
 
     public func status() async -> BackendStatus {
+        (try? await Blocking.run { self.statusNow() }) ?? BackendStatus(backend: kind, location: "Secret Service", state: .unreachable)
+    }
+
+    func statusNow() -> BackendStatus {
         let location = "Secret Service, default collection"
         do {
             try serviceOnBus()
@@ -387,3 +410,4 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         var result: Result<T, Error>?
     }
 }
+#endif
