@@ -105,7 +105,9 @@ public struct ChorusClient: Sendable {
     }
 
     func call(_ method: String, _ path: String, body: [UInt8], repeatability: Repeatability) async throws -> ChorusAnswer {
-        var token = try await tokens.token()
+        // The token request shares this call's transport, so its time budget.
+        let tokenClient = TokenClient(transport: transport, logger: logger)
+        var token = try await tokens.token(using: tokenClient)
         var response = try await send(method, path, body: body, token: token, repeatability: repeatability)
         if response.status == 401 && Self.challenge(response) == .token {
             // The gateway refused the token before the call reached Chorus Pro
@@ -113,7 +115,7 @@ public struct ChorusClient: Sendable {
             // may have fetched it already), and try once more.
             logger.debug("api: 401 for the bearer token; refreshing it and retrying once")
             try await tokens.invalidate(token)
-            token = try await tokens.token()
+            token = try await tokens.token(using: tokenClient)
             response = try await send(method, path, body: body, token: token, repeatability: repeatability)
         }
         return try Self.interpret(response, path: path, endpoints: endpoints)

@@ -21,7 +21,11 @@ import Glibc
 /// - Refreshes are single-flight across processes: an exclusive lock around
 ///   "read, refresh if stale, write", so N processes starting together on an
 ///   empty cache make one token request.
-public final class TokenProvider: @unchecked Sendable {
+/// - Within a process it is an actor: one fetch in flight at a time (every
+///   caller waits for that one, without holding a thread), and the valid token
+///   kept in memory while the store's change stamp says the credentials are
+///   the same, so a server's hundred concurrent calls read no file.
+public actor TokenProvider {
     let store: CredentialStore
     let profile: ProfileName
     let environment: PisteEnvironment
@@ -69,20 +73,51 @@ public final class TokenProvider: @unchecked Sendable {
         self.readsBeforeLock = readsBeforeLock
     }
 
-    var entryPath: String { "\(directory)/\(profile.value).\(environment.rawValue).token" }
-    var lockPath: String { "\(directory)/\(profile.value).\(environment.rawValue).lock" }
-    var keyPath: String { "\(keyDirectory)/token-cache.key" }
+    nonisolated var entryPath: String { "\(directory)/\(profile.value).\(environment.rawValue).token" }
+    nonisolated var lockPath: String { "\(directory)/\(profile.value).\(environment.rawValue).lock" }
+    nonisolated var keyPath: String { "\(keyDirectory)/token-cache.key" }
 
     // MARK: public
 
     /// A token valid for at least the margin: from the cache when it can, else
     /// fetched (once for all processes asking at the same time).
-    public func token(refresh: Bool = false) async throws -> AccessToken {
-        if !refresh, let t = await warm() { return t }
-        return try await gate.serialized { try await self.lockedToken(refresh: refresh) }
+    /// `client`: the request's own (a library call's time budget); else the provider's.
+    public func token(refresh: Bool = false, using client: TokenClient? = nil) async throws -> AccessToken {
+        if !refresh, let t = remembered() { return t }
+        if let running = inFlight { return try await running.task.value }
+        let client = client ?? self.client
+        let task = Task { () async throws -> AccessToken in
+            if !refresh, let t = await self.warm() { return t }
+            return try await self.gate.serialized { try await self.lockedToken(refresh: refresh, client: client) }
+        }
+        flights &+= 1
+        let id = flights
+        inFlight = (id, task)
+        defer { if inFlight?.id == id { inFlight = nil } }
+        let token = try await task.value
+        memory = (token, store.changeStamp(), clock())
+        return token
     }
 
-    func lockedToken(refresh: Bool) async throws -> AccessToken {
+    /// The token of the last fetch or read, while it is fresh and the store's
+    /// stamp is unchanged; a store without a stamp (OpenBao) is asked again
+    /// every `memoryCheck` seconds.
+    private var memory: (token: AccessToken, stamp: [UInt8]?, at: Int64)?
+    private var inFlight: (id: UInt64, task: Task<AccessToken, Error>)?
+    private var flights: UInt64 = 0
+    static let memoryCheck: Int64 = 30
+
+    private func remembered() -> AccessToken? {
+        guard let m = memory, isFresh(m.token) else { return nil }
+        if let stamp = m.stamp {
+            guard store.changeStamp() == stamp else { return nil }
+        } else if clock() - m.at >= Self.memoryCheck {
+            return nil
+        }
+        return m.token
+    }
+
+    nonisolated func lockedToken(refresh: Bool, client: TokenClient) async throws -> AccessToken {
         try SecureFiles.ensurePrivateDirectory(directory)
         var early: (stamp: [UInt8]?, creds: Credentials)?
         if readsBeforeLock {
@@ -128,7 +163,7 @@ public final class TokenProvider: @unchecked Sendable {
 
     /// The cached token if it is valid and still belongs to the stored
     /// credentials, without opening the store when the backend has a stamp.
-    public func warm() async -> AccessToken? {
+    public nonisolated func warm() async -> AccessToken? {
         if store.changeStamp() != nil { return warmByStamp() }
         guard let key = try? cacheKey(create: false), let entry = read(key: key), isFresh(entry.token) else { return nil }
         guard let creds = try? await store.read(profile, environment),
@@ -140,7 +175,7 @@ public final class TokenProvider: @unchecked Sendable {
 
     /// The warm read of a store with a change stamp, which never suspends: the
     /// CLI's fast path runs it before any task hops to another thread.
-    public func warmByStamp() -> AccessToken? {
+    public nonisolated func warmByStamp() -> AccessToken? {
         guard let stamp = store.changeStamp(), let key = try? cacheKey(create: false), let entry = read(key: key),
               isFresh(entry.token) else { return nil }
         return Self.hash(key: key, [stamp, Array(endpoints.oauthURL.utf8)]) == entry.stamp ? entry.token : nil
@@ -157,11 +192,12 @@ public final class TokenProvider: @unchecked Sendable {
             guard let key = try? self.cacheKey(create: false), let entry = self.read(key: key) else { return }
             if entry.token.value == token.value { unlink(self.entryPath) }
         }
+        if memory?.token.value == token.value { memory = nil }
     }
 
     /// Forgets the cached token of this profile and environment.
     @discardableResult
-    public func clear() throws -> Bool {
+    public nonisolated func clear() throws -> Bool {
         guard SecureFiles.exists(entryPath) else { return false }
         return try SecureFiles.withLock(lockPath, timeout: lockTimeout) { unlink(entryPath) == 0 }
     }
@@ -170,7 +206,7 @@ public final class TokenProvider: @unchecked Sendable {
 
     /// Valid for longer than the margin. The margin never exceeds half the
     /// token's lifetime, so short-lived tokens are still used.
-    func isFresh(_ t: AccessToken) -> Bool {
+    nonisolated func isFresh(_ t: AccessToken) -> Bool {
         let now = clock()
         guard now >= t.obtainedAt - 300 else { return false }  // the clock went back: distrust
         return now < t.expiresAt - min(margin, t.lifetime / 2)
@@ -216,9 +252,9 @@ public final class TokenProvider: @unchecked Sendable {
 
     static let magic = Array("CPROTOK1".utf8)
 
-    var associatedData: [UInt8] { Self.magic + Array("\(profile.value)\0\(environment.rawValue)".utf8) }
+    nonisolated var associatedData: [UInt8] { Self.magic + Array("\(profile.value)\0\(environment.rawValue)".utf8) }
 
-    func read(key: SecretBytes) -> Entry? {
+    nonisolated func read(key: SecretBytes) -> Entry? {
         // An entry someone else could have planted is ignored (and replaced).
         guard (try? SecureFiles.checkOwnership(entryPath, roots: trustRoots)) != nil,
               let file = try? SecureFiles.read(entryPath, limit: 1 << 16),
@@ -241,7 +277,7 @@ public final class TokenProvider: @unchecked Sendable {
         return plain.withUnsafeBytes(Entry.decode)
     }
 
-    func write(_ entry: Entry, key: SecretBytes) throws {
+    nonisolated func write(_ entry: Entry, key: SecretBytes) throws {
         let plain = try entry.encoded()
         let nonce = Sodium.randomBytes(24)
         let ad = associatedData
@@ -260,7 +296,7 @@ public final class TokenProvider: @unchecked Sendable {
     // MARK: keys
 
     /// The per-user cache key, created once (first writer wins, via link(2)).
-    func cacheKey(create: Bool) throws -> SecretBytes {
+    nonisolated func cacheKey(create: Bool) throws -> SecretBytes {
         try SecureFiles.checkOwnership(keyPath, roots: trustRoots)
         if let bytes = try SecureFiles.read(keyPath, limit: 64), bytes.count == 32 {
             return SecretBytes(copying: bytes)
