@@ -58,8 +58,9 @@ public struct Context: Sendable {
         logger.logLevel = options.verbose ? .debug : .warning
         self.logger = logger
         settings = try Settings.load(environment: env)
-        profile = try ProfileName(options.profile ?? env["CPRO_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default")
-        pisteEnvironment = try PisteEnvironment.parse(options.environment ?? env["CPRO_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "sandbox")
+        let selected = try Selection.resolve(profile: options.profile, environment: options.environment, from: env)
+        profile = selected.profile
+        pisteEnvironment = selected.environment
         backend = try settings.backend(override: options.backend)
         agentRefused = options.noAgent || settings.config.bool("agent") == false
         _ = try AHCTransport.budgetSeconds(env)
@@ -82,12 +83,8 @@ public struct Context: Sendable {
 
     public var passphrases: CLIPassphrases { CLIPassphrases(environment: environment, lang: lang) }
 
-    /// The session agent, unless refused; CPRO_VAULT_PASSPHRASE wins over it,
-    /// so a CI job's explicit passphrase is what opens the vault.
-    var agent: AgentClient? {
-        guard !agentRefused, (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty else { return nil }
-        return AgentClient(socketPath: settings.paths.agentSocket)
-    }
+    /// The session agent, unless refused; CPRO_VAULT_PASSPHRASE wins over it.
+    var agent: AgentClient? { Backends.agent(settings: settings, environment: environment, wanted: !agentRefused) }
 
     /// The weakest key derivation this build opens (see fileStore()).
     var vaultParams: VaultFormat.KDFParams {
@@ -99,13 +96,14 @@ public struct Context: Sendable {
         return .standard
     }
 
-    public func fileStore(agent useAgent: Bool = true) -> FileStore {
+    func backendOptions(agent useAgent: Bool = true) -> Backends.Options {
         let out = output
-        let params = vaultParams
-        return FileStore(
-            path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: passphrases, params: params,
-            environment: environment, logger: logger, trustRoots: settings.paths.trustRoots,
-            agent: useAgent ? agent : nil, notice: { out.warn($0) })
+        return Backends.Options(passphrases: passphrases, agent: useAgent && !agentRefused, logger: logger,
+                                notice: { out.warn($0) }, kdf: vaultParams)
+    }
+
+    public func fileStore(agent useAgent: Bool = true) -> FileStore {
+        Backends.fileStore(settings: settings, environment: environment, options: backendOptions(agent: useAgent))
     }
 
     /// The selected backend. Never falls back to another one.
@@ -114,16 +112,8 @@ public struct Context: Sendable {
     }
 
     public func store(_ kind: BackendKind) throws -> CredentialStore {
-        switch kind {
-        case .file:
-            return fileStore()
-        case .env:
-            return EnvStore(variables: environment, profile: profile, environment: pisteEnvironment)
-        case .secretService:
-            return SecretServiceStore(environment: environment, logger: logger, lockPath: settings.paths.dataDirectory + "/secret-service.lock")
-        case .openbao:
-            return OpenBaoStore(settings: try settings.openbao(), environment: environment, logger: logger)
-        }
+        try Backends.make(kind, settings: settings, selection: Selection(profile, pisteEnvironment),
+                          environment: environment, options: backendOptions())
     }
 
     /// The selection's endpoints, with a warning for the retired gateway.

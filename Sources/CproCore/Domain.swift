@@ -132,6 +132,29 @@ extension Failure {
 }
 
 /// Where one value lives: profile x environment x field.
+/// What a command or a library client works on: a profile in one environment.
+public struct Selection: Hashable, Sendable, CustomStringConvertible {
+    public var profile: ProfileName
+    public var environment: PisteEnvironment
+
+    public init(_ profile: ProfileName, _ environment: PisteEnvironment) {
+        self.profile = profile
+        self.environment = environment
+    }
+
+    /// As the CLI resolves it: the given names, else CPRO_PROFILE and
+    /// CPRO_ENV, else `default` and `sandbox`. Invalid names are errors.
+    public static func resolve(profile: String? = nil, environment: String? = nil, from env: [String: String]) throws -> Selection {
+        func nonEmpty(_ s: String?) -> String? { s.flatMap { $0.isEmpty ? nil : $0 } }
+        return Selection(
+            try ProfileName(profile ?? nonEmpty(env["CPRO_PROFILE"]) ?? "default"),
+            try PisteEnvironment.parse(environment ?? nonEmpty(env["CPRO_ENV"]) ?? "sandbox"))
+    }
+
+    /// "default / sandbox", as messages show it.
+    public var description: String { "\(profile) / \(environment.rawValue)" }
+}
+
 public struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let profile: ProfileName
     public let environment: PisteEnvironment

@@ -108,6 +108,9 @@ public struct AHCTransport: HTTPTransport {
     let environment: [String: String]
     let caFileVariables: [String]
     let budget: Budget
+    /// The host application's own client (CproKit), used as it is configured:
+    /// its proxy, its trusted roots, its timeouts.
+    let provided: HTTPClient?
 
     /// Starts at the first request, so a passphrase typed slowly costs nothing.
     final class Budget: @unchecked Sendable {
@@ -135,9 +138,10 @@ public struct AHCTransport: HTTPTransport {
 
     /// One transport per command: its requests share the budget. An invalid
     /// `CPRO_TIMEOUT` is refused by `budgetSeconds`, which commands call first.
-    public init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"]) {
+    public init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"], client: HTTPClient? = nil) {
         self.environment = environment
         self.caFileVariables = caFileVariables
+        self.provided = client
         self.budget = Budget(seconds: (try? Self.budgetSeconds(environment)) ?? Self.defaultBudgetSeconds)
     }
 
@@ -158,6 +162,7 @@ public struct AHCTransport: HTTPTransport {
     static let lock = NSLock()
 
     func client(for host: String) throws -> HTTPClient {
+        if let provided { return provided }
         let proxy = Self.proxy(for: host, environment: environment)
         let caVariable = caFileVariables.first { !(environment[$0] ?? "").isEmpty }
         let caFile = caVariable.flatMap { environment[$0] }

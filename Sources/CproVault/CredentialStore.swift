@@ -27,10 +27,32 @@ public protocol CredentialStore: Sendable {
     /// whether a cached token still belongs to the stored credentials. nil when
     /// the backend has none; readers then compare the credentials themselves.
     func changeStamp() -> [UInt8]?
+
+    /// Asks now for what a write will need (the file vault's passphrase,
+    /// checked, or a new vault's, confirmed), so an interactive command fails
+    /// before the user types values. Most backends need nothing.
+    func prepareForWrite() throws
 }
 
 extension CredentialStore {
     public func changeStamp() -> [UInt8]? { nil }
+    public func prepareForWrite() throws {}
+}
+
+/// A store whose opening failed: every use throws that failure, so a checker
+/// reports it as its own step (health --all over several selections).
+public struct FailingStore: CredentialStore {
+    public let kind: BackendKind
+    let error: Error & Sendable
+    public init(kind: BackendKind, error: Error) {
+        self.kind = kind
+        self.error = (error as? CproError) ?? Failure("\(error)", fr: "\(error)")
+    }
+    public func read(_ p: ProfileName, _ e: PisteEnvironment) async throws -> Credentials { throw error }
+    public func write(_ values: [CredentialKey: StoredValue]) async throws { throw error }
+    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw error }
+    public func list() async throws -> [CredentialKey: Int64?] { throw error }
+    public func status() async -> BackendStatus { BackendStatus(backend: kind, location: "", state: .locked) }
 }
 
 public struct BackendStatus: Sendable, Codable, Equatable {

@@ -36,7 +36,7 @@ struct CredsRotate: AsyncParsableCommand {
             throw Failure("only client-secret and tech-password can be rotated", fr: "seuls client-secret et tech-password peuvent être renouvelés")
         }
         let store = try ctx.store()
-        if let file = store as? FileStore { try file.unlock() }
+        try store.prepareForWrite()
         let creds = try await store.read(ctx.profile, ctx.pisteEnvironment)
         let needed: [StoredField] = target == .clientSecret ? [.clientID] : [.clientID, .clientSecret, .techLogin]
         for f in needed where creds[f] == nil { throw NotSet(field: f.rawValue, selection: ctx.selection, backend: store.kind) }

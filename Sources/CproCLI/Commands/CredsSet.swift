@@ -42,7 +42,7 @@ struct CredsSet: AsyncParsableCommand {
             }
             // Check the vault passphrase first: a typo there must not cost the user
             // the values they are about to type.
-            if let file = store as? FileStore { try file.unlock() }
+            try store.prepareForWrite()
             let current = try await store.read(ctx.profile, ctx.pisteEnvironment)
             tty.write(ctx.lang.pick(
                 "Credentials for \(ctx.selection) (\(store.kind.rawValue) backend). Enter keeps a value already set.\n",

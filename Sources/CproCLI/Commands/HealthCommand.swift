@@ -218,18 +218,3 @@ struct HealthCommand: AsyncParsableCommand {
 enum HealthFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case text, json, nagios, prometheus
 }
-
-/// A store whose read failed: the checker reports that failure as its own.
-struct FailingStore: CredentialStore {
-    let kind: BackendKind
-    let error: Error & Sendable
-    init(kind: BackendKind, error: Error) {
-        self.kind = kind
-        self.error = (error as? CproError) ?? Failure("\(error)", fr: "\(error)")
-    }
-    func read(_ p: ProfileName, _ e: PisteEnvironment) async throws -> Credentials { throw error }
-    func write(_ values: [CredentialKey: StoredValue]) async throws { throw error }
-    func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw error }
-    func list() async throws -> [CredentialKey: Int64?] { throw error }
-    func status() async -> BackendStatus { BackendStatus(backend: kind, location: "", state: .locked) }
-}

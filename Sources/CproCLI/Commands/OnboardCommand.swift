@@ -99,7 +99,7 @@ struct Wizard {
         let store = try ctx.store()
         say("\n== Chorus Pro API set-up: \(ctx.profile) / \(env.rawValue) (\(store.kind.rawValue) backend) ==",
             "\n== Configuration de l'API Chorus Pro : \(ctx.profile) / \(env.rawValue) (backend \(store.kind.rawValue)) ==")
-        if let file = store as? FileStore { try file.unlock() }
+        try store.prepareForWrite()
         let endpoints = try ctx.settings.endpoints(ctx.profile, env)  // the final check reports a retired host
         var creds = try await store.read(ctx.profile, env)
         let now = ctx.now
