@@ -7,7 +7,8 @@ let package = Package(
     products: [
         .executable(name: "cpro", targets: ["cpro"]),
         .executable(name: "piste-sim", targets: ["piste-sim"]),
-        .library(name: "CproVault", targets: ["CproVault"]),
+        // For Swift servers: docs/library.md.
+        .library(name: "CproKit", targets: ["CproKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,12 +36,20 @@ let package = Package(
         ]),
         // Floor 3: credential stores.
         .target(name: "CproVault", dependencies: [
-            "CproCore", "CproHTTP", "CSodium", "CLibSecret", "CCproSys",
+            "CproCore", "CproHTTP", "CSodium", "CCproSys",
+            // The Secret Service backend exists where libsecret does.
+            .target(name: "CLibSecret", condition: .when(platforms: [.linux])),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 4: the wire: HTTP transport, OAuth token client and cache, the API pipeline.
         .target(name: "CproPiste", dependencies: [
             "CproCore", "CproHTTP", "CproVault", "CSodium",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Floor 5: the library that Swift servers embed (docs/library.md).
+        .target(name: "CproKit", dependencies: [
+            "CproCore", "CproHTTP", "CproVault", "CproPiste",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Floor 5: the setup steps, the checker behind onboarding and health.
@@ -78,7 +87,7 @@ let package = Package(
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
         // The pty driver is run from its source folder (#filePath), not bundled.
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "CproVault", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "CproVault", "CproKit", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
     ],
     swiftLanguageModes: [.v6]
 )
