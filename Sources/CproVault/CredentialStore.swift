@@ -55,7 +55,7 @@ public struct FailingStore: CredentialStore {
     public func status() async -> BackendStatus { BackendStatus(backend: kind, location: "", state: .locked) }
 }
 
-public struct BackendStatus: Sendable, Codable, Equatable {
+public struct BackendStatus: Sendable, Equatable {
     public enum State: String, Sendable, Codable {
         case ready        // can be used now (env vars present, keyring unlocked)
         case locked       // exists, needs a passphrase or an unlock
@@ -68,14 +68,23 @@ public struct BackendStatus: Sendable, Codable, Equatable {
     public var location: String
     public var state: State
     public var details: [String: String]
-    public var message: String?
+    /// What is wrong, as an error value: the caller renders it in its
+    /// reader's language (`vault status --lang fr`).
+    public var problem: (any CproError)?
 
-    public init(backend: BackendKind, location: String, state: State, details: [String: String] = [:], message: String? = nil) {
+    public init(backend: BackendKind, location: String, state: State, details: [String: String] = [:], problem: (any CproError)? = nil) {
         self.backend = backend
         self.location = location
         self.state = state
         self.details = details
-        self.message = message
+        self.problem = problem
+    }
+
+    public func message(_ lang: Language) -> String? { problem?.message(lang) }
+
+    public static func == (a: BackendStatus, b: BackendStatus) -> Bool {
+        a.backend == b.backend && a.location == b.location && a.state == b.state && a.details == b.details
+            && a.message(.en) == b.message(.en)
     }
 }
 

@@ -153,7 +153,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
             details["size"] = String(bytes.count)
             return BackendStatus(backend: kind, location: path, state: .locked, details: details)
         } catch let e as CproError {
-            return BackendStatus(backend: kind, location: path, state: .damaged, details: details, message: e.message(.en))
+            return BackendStatus(backend: kind, location: path, state: .damaged, details: details, problem: e)
         } catch {
             return BackendStatus(backend: kind, location: path, state: .damaged, details: details)
         }

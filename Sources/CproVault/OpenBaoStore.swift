@@ -419,7 +419,7 @@ public struct OpenBaoStore: CredentialStore {
         if let s = settings.addressSource { details["address_from"] = s }
         func report(_ state: BackendStatus.State, _ error: Error?) -> BackendStatus {
             BackendStatus(backend: kind, location: location, state: state, details: details,
-                          message: (error as? CproError)?.message(.en) ?? error.map { "\($0)" })
+                          problem: error.map { ($0 as? CproError) ?? Failure("\($0)", fr: "\($0)") })
         }
         do {
             _ = try address()

@@ -259,7 +259,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         do {
             try serviceOnBus()
         } catch let e as CproError {
-            return BackendStatus(backend: kind, location: location, state: .unreachable, message: e.message(.en))
+            return BackendStatus(backend: kind, location: location, state: .unreachable, problem: e)
         } catch {
             return BackendStatus(backend: kind, location: location, state: .unreachable)
         }
@@ -267,7 +267,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             try defaultCollectionUnlocked()
             return BackendStatus(backend: kind, location: location, state: .ready)
         } catch let e as CproError {
-            return BackendStatus(backend: kind, location: location, state: .locked, message: e.message(.en))
+            return BackendStatus(backend: kind, location: location, state: .locked, problem: e)
         } catch {
             return BackendStatus(backend: kind, location: location, state: .locked)
         }

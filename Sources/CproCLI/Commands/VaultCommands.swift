@@ -29,8 +29,8 @@ struct VaultInit: AsyncParsableCommand {
             // check that it can be used before recording it as the default.
             let status = try await ctx.store().status()
             guard status.state == .ready else {
-                throw Failure(status.message ?? "the \(ctx.backend.rawValue) backend is not usable",
-                              fr: status.message ?? "le backend \(ctx.backend.rawValue) n'est pas utilisable")
+                throw status.problem ?? Failure("the \(ctx.backend.rawValue) backend is not usable",
+                                                fr: "le backend \(ctx.backend.rawValue) n'est pas utilisable")
             }
             if ctx.backend == .openbao {
                 ctx.output.say("OpenBao at \(status.location) is reachable, unsealed, and the token can use it.",
@@ -87,7 +87,7 @@ struct VaultStatus: AsyncParsableCommand {
                 "backend": status.backend.rawValue, "location": status.location, "state": status.state.rawValue,
                 "details": status.details, "config": ctx.settings.paths.configFile,
             ]
-            if let m = status.message { object["message"] = m }
+            if let m = status.message(ctx.lang) { object["message"] = m }
             ctx.output.json(object)
             return
         }
@@ -97,7 +97,7 @@ struct VaultStatus: AsyncParsableCommand {
         for key in status.details.keys.sorted() {
             ctx.output.data("\(key): \(status.details[key]!)\n")
         }
-        if let m = status.message { ctx.output.data("\(m)\n") }
+        if let m = status.message(ctx.lang) { ctx.output.data("\(m)\n") }
         ctx.output.data("config:   \(ctx.settings.paths.configFile)\n")
     }
 
