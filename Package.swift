@@ -81,13 +81,16 @@ let package = Package(
             "CproCore", "CproHTTP", "CproVault", "CproPiste", "CproOnboarding", "CSodium",
         ]),
 
+        // A CproKit scenario in a process of its own, for LibraryTests.
+        .executableTarget(name: "cprokit-probe", dependencies: ["CproKit"]),
+
         // Child processes for the tests, without Foundation's Process (see Child.swift).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CproCoreTests", dependencies: ["CproCore", "TestSupport"]),
         .testTarget(name: "CproVaultTests", dependencies: ["CproVault", "CproCore"]),
         .testTarget(name: "CproPisteTests", dependencies: ["CproPiste", "CproHTTP", "CproCore", "PisteSim"]),
         // The pty driver is run from its source folder (#filePath), not bundled.
-        .testTarget(name: "CLITests", dependencies: ["CproCore", "CproVault", "CproKit", "TestSupport", "cpro", "piste-sim"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
+        .testTarget(name: "CLITests", dependencies: ["CproCore", "CproVault", "CproKit", "TestSupport", "cpro", "piste-sim", "cprokit-probe"], exclude: ["pty-driver.py", "nagios-perfdata.pl"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -101,8 +101,11 @@ import Glibc
         let cli = try await vault()
         // Unused for 3 s, the key is wiped and the agent leaves. (No read
         // before: on a loaded machine one command can take longer than that.)
-        try await cli.must(["vault", "unlock", "--for", "3s"], env: Self.pass)
-        let pid = try #require(try await agentPID(cli))
+        // The pid from unlock's own answer: by the time a `vault status` ran,
+        // a loaded machine may have let the 3 s pass.
+        let unlock = try await cli.must(["vault", "unlock", "--for", "3s", "--json"], env: Self.pass)
+        let object = try JSONSerialization.jsonObject(with: Data(unlock.stdout.utf8)) as? [String: Any]
+        let pid = try #require((object?["agent_pid"] as? Int).map { Int32($0) }, "\(unlock.stdout)")
         #expect(await gone(pid, within: 60))
         let r = try await cli.run(["creds", "get", "client-id"])
         #expect(r.status == 1 && r.stderr.contains("needs its passphrase"))
