@@ -261,16 +261,7 @@ public actor TokenProvider {
               file.count > 8 + 24 + 16, Array(file[0..<8]) == Self.magic
         else { return nil }
         let nonce = Array(file[8..<32]), sealed = Array(file[32...])
-        let ad = associatedData
-        var plainLen: UInt64 = 0
-        guard let plain = try? SecretBytes(count: sealed.count - 16, fill: { out in
-            let rc = key.withUnsafeBytes { k in
-                crypto_aead_xchacha20poly1305_ietf_decrypt(
-                    out.baseAddress?.assumingMemoryBound(to: UInt8.self), &plainLen, nil, sealed, UInt64(sealed.count),
-                    ad, UInt64(ad.count), nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
-            if rc != 0 { throw Failure("token cache entry fails authentication", fr: "entrée du cache de jetons invalide") }
-        }) else {
+        guard let plain = AEAD.open(sealed[...], nonce: nonce[...], ad: associatedData[...], key: key) else {
             logger.debug("token: cache entry unreadable (other key or damaged); ignoring it")
             return nil
         }
@@ -279,17 +270,8 @@ public actor TokenProvider {
 
     nonisolated func write(_ entry: Entry, key: SecretBytes) throws {
         let plain = try entry.encoded()
-        let nonce = Sodium.randomBytes(24)
-        let ad = associatedData
-        var sealed = [UInt8](repeating: 0, count: plain.count + 16)
-        var sealedLen: UInt64 = 0
-        plain.withUnsafeBytes { p in
-            key.withUnsafeBytes { k in
-                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
-                    &sealed, &sealedLen, p.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(plain.count),
-                    ad, UInt64(ad.count), nil, nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
-        }
+        let nonce = Sodium.randomBytes(AEAD.nonceSize)
+        let sealed = AEAD.seal(plain, nonce: nonce, ad: associatedData, key: key)
         try SecureFiles.atomicWrite(entryPath, bytes: Self.magic + nonce + sealed)
     }
 

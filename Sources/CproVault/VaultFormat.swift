@@ -329,30 +329,14 @@ public enum VaultFormat {
     // MARK: primitives
 
     static func aeadSeal(_ plain: SecretBytes, nonce: [UInt8], ad: [UInt8], key: SecretBytes) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: plain.count + tagSize)
-        var outLen: UInt64 = 0
-        plain.withUnsafeBytes { p in
-            key.withUnsafeBytes { k in
-                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(
-                    &out, &outLen, p.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plain.count),
-                    ad, UInt64(ad.count), nil, nonce, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            }
-        }
-        return out
+        AEAD.seal(plain, nonce: nonce, ad: ad, key: key)
     }
 
     static func aeadOpen(
         into out: UnsafeMutableRawBufferPointer, ciphertext: ArraySlice<UInt8>, nonce: ArraySlice<UInt8>,
         ad: ArraySlice<UInt8>, key: SecretBytes
     ) throws -> Bool {
-        var outLen: UInt64 = 0
-        let c = Array(ciphertext), n = Array(nonce), a = Array(ad)
-        let rc = key.withUnsafeBytes { k in
-            crypto_aead_xchacha20poly1305_ietf_decrypt(
-                out.baseAddress?.assumingMemoryBound(to: UInt8.self), &outLen, nil, c, UInt64(c.count),
-                a, UInt64(a.count), n, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        }
-        return rc == 0
+        AEAD.open(into: out, ciphertext: ciphertext, nonce: nonce, ad: ad, key: key)
     }
 
     static func blake2b(_ bytes: ArraySlice<UInt8>) -> [UInt8] {

@@ -57,6 +57,9 @@ import Testing
         try truncated.write(to: URL(fileURLWithPath: cli.vaultPath))
         let t = try await cli.run(["creds", "list"])
         #expect(t.status == 1 && t.stderr.contains("damaged"))
+        // The status says so in the reader's language.
+        let fr = try await cli.run(["vault", "status", "--lang", "fr"])
+        #expect(fr.stdout.contains("est abîmé") && !fr.stdout.contains("is damaged"), "\(fr.stdout)")
     }
 
     @Test func twentyConcurrentWritersAllLand() async throws {
