@@ -191,7 +191,7 @@ public struct CLIPassphrases: PassphraseSource {
         }
         if let v = environment[variable], !v.isEmpty { return SecretBytes(utf8: v) }
         guard let tty = Terminal.open() else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "the file vault needs its passphrase and no terminal is attached: set \(variable) for non-interactive use\(unlockHint(purpose))",
                 fr: "le coffre a besoin de sa phrase de passe et aucun terminal n'est attaché : définissez \(variable) pour un usage non interactif\(unlockHintFR(purpose))")
         }

@@ -47,9 +47,7 @@ public enum CproMain {
             output.say(error)
             if output.json {
                 // Tools reading stdout get the failure in the same shape as success.
-                var object: [String: Any] = ["message": error.message(lang)]
-                if let d = error as? DiagnosedError { object["diagnosis"] = d.diagnosis.rawValue }
-                output.json(["error": object])
+                output.json(ErrorJSON(error: .init(message: error.message(lang), diagnosis: error.diagnosis?.rawValue)))
             }
             return 1
         } catch {
@@ -70,6 +68,16 @@ public enum CproMain {
         if let a = args.first(where: { $0.hasPrefix("--lang=") }), let l = Language(rawValue: String(a.dropFirst(7))) { return l }
         return Language.from(environment: env)
     }
+}
+
+/// `{"error": {"message": …, "diagnosis": …}}`: a failure under --json, in
+/// the same shape for every command; diagnosis absent for plain failures.
+struct ErrorJSON: Encodable {
+    struct Body: Encodable {
+        let message: String
+        let diagnosis: String?
+    }
+    let error: Body
 }
 
 /// cpro never takes a secret on the command line (other users can read it in

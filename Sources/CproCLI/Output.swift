@@ -27,6 +27,18 @@ public struct Output: Sendable {
     }
 
     /// One JSON document on stdout, keys sorted so output is stable.
+    public func json<T: Encodable>(_ value: T) {
+        Self.write(1, Self.encoded(value) + [0x0A])
+    }
+
+    /// The document's bytes, keys sorted. The output types hold only
+    /// strings, numbers, booleans and arrays of them: encoding cannot fail.
+    public static func encoded<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
+    }
+
     public func json(_ object: Any) {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         Self.write(1, Array(data) + [0x0A])

@@ -63,6 +63,7 @@ public final class Terminal: @unchecked Sendable {
     }
 
     public struct Cancelled: CproError {
+        public var diagnosis: Diagnosis? { nil }
         public func message(_ lang: Language) -> String {
             lang.pick("cancelled at the prompt; nothing was changed", "annulé à la saisie ; rien n'a été modifié")
         }

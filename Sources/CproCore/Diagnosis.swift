@@ -16,8 +16,3 @@ public enum Diagnosis: String, Sendable, CaseIterable, Codable {
     case passwordExpiring = "password_expiring"
     case vaultLocked = "vault_locked"
 }
-
-/// An error that carries a diagnosis code for reports and exit statuses.
-public protocol DiagnosedError: CproError {
-    var diagnosis: Diagnosis { get }
-}

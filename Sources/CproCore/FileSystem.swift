@@ -17,6 +17,7 @@ public enum SecureFiles {
             self.path = path
             self.code = code
         }
+        public var diagnosis: Diagnosis? { nil }
         public func message(_ lang: Language) -> String {
             let reason = String(cString: strerror(code))
             return lang.pick("\(operation) \(path): \(reason)", "\(operation) \(path) : \(reason)")

@@ -70,10 +70,10 @@ public enum ServerText {
 /// An answer larger than cpro reads. No PISTE or OpenBao answer comes near
 /// it, so it is a wrong answer (a proxy's page, another server), not a
 /// network failure, and sending again would only fetch it again.
-public struct OversizedAnswer: DiagnosedError {
+public struct OversizedAnswer: CproError {
     public let host: String
     public let limit: Int
-    public var diagnosis: Diagnosis { .unexpectedResponse }
+    public var diagnosis: Diagnosis? { .unexpectedResponse }
     public func message(_ lang: Language) -> String {
         lang.pick(
             "\(host) sent an answer larger than \(limit >> 20) MiB, which no PISTE service sends (a proxy's page, or another server?); it was not read",

@@ -2,7 +2,6 @@
 import AsyncHTTPClient
 import CproHTTP
 @_exported import struct CproPiste.AccessToken
-@_exported import struct CproPiste.PisteError
 import CproPiste
 import CproVault
 import Foundation
@@ -83,7 +82,7 @@ public final class CproClient: Sendable {
     /// POSTs `request` as JSON to `path` under the API base (for example
     /// `utilisateurs/v1/monCompte/recuperer/rattachements`) with both
     /// authentications, and decodes the answer. A `codeRetour` other than 0
-    /// throws `PisteError` with the diagnosis `chorus_error`.
+    /// throws `Failure` with the diagnosis `chorus_error`.
     ///
     /// - Parameter retry: nil retries read-only services (rechercher,
     ///   consulter, recuperer) and sends every other POST at most once.
@@ -101,7 +100,7 @@ public final class CproClient: Sendable {
         do {
             return try JSONDecoder().decode(Response.self, from: Data(raw))
         } catch {
-            throw PisteError(
+            throw Failure(
                 .unexpectedResponse,
                 "the answer of \(path) does not have the expected shape (\(Self.describe(error)))",
                 fr: "la réponse de \(path) n'a pas la forme attendue (\(Self.describe(error)))")
@@ -175,7 +174,7 @@ struct LibraryPassphrases: PassphraseSource {
         }
         if let v = environment["CPRO_VAULT_PASSPHRASE"], !v.isEmpty { return SecretBytes(utf8: v) }
         if let provided { return try provided() }
-        throw VaultLocked(
+        throw Failure.vaultLocked(
             "the file vault is locked: run `cpro vault unlock` in the session, set CPRO_VAULT_PASSPHRASE, or give CproClient a passphrase source",
             fr: "le coffre est verrouillé : lancez `cpro vault unlock` dans la session, définissez CPRO_VAULT_PASSPHRASE, ou donnez une source de phrase de passe à CproClient")
     }

@@ -5,7 +5,7 @@ import CproVault
 import Foundation
 import Logging
 
-public struct LinkedStructure: Sendable, Equatable {
+public struct LinkedStructure: Sendable, Equatable, Encodable {
     public let idStructure: Int?
     public let identifiantStructure: String
     public let designationStructure: String
@@ -14,13 +14,12 @@ public struct LinkedStructure: Sendable, Equatable {
     public var structureStatus: String? = nil
     public var userStatus: String? = nil
 
-    public var json: [String: Any] {
-        var o: [String: Any] = ["identifiantStructure": identifiantStructure, "designationStructure": designationStructure]
-        if let idStructure { o["idStructure"] = idStructure }
-        if let typeIdentifiantStructure { o["typeIdentifiantStructure"] = typeIdentifiantStructure }
-        if let structureStatus { o["statutRattachementStructure"] = structureStatus }
-        if let userStatus { o["statutUtilisateur"] = userStatus }
-        return o
+    /// The names of the rattachements answer, so that `--json` shows what
+    /// Chorus Pro sent.
+    enum CodingKeys: String, CodingKey {
+        case idStructure, identifiantStructure, designationStructure, typeIdentifiantStructure
+        case structureStatus = "statutRattachementStructure"
+        case userStatus = "statutUtilisateur"
     }
 
     static func isActive(_ status: String?) -> Bool {
@@ -57,7 +56,7 @@ public struct StepResult: Sendable {
     public let id: StepID
     public let status: StepStatus
     public let diagnosis: Diagnosis?
-    public let hint: String
+    public let hint: Text
 }
 
 public struct CheckReport: Sendable {
@@ -65,9 +64,14 @@ public struct CheckReport: Sendable {
     public let environment: PisteEnvironment
     public let steps: [StepResult]
     public let diagnosis: Diagnosis
-    public let message: String
+    /// The outcome in both languages: the problem's message when there is one.
+    public let message: Text
+    /// What went wrong, as the error value itself (a `Failure` from the wire
+    /// or a backend), for callers that act on its fields; nil when the check
+    /// passed or only warns.
+    public var problem: (any CproError)? = nil
     public let structures: [LinkedStructure]?
-    public let warnings: [String]
+    public let warnings: [Text]
     public let refusedAPIs: [String]
     public let durationMs: Int
     public let passwordExpiresAt: Int64?
@@ -75,7 +79,7 @@ public struct CheckReport: Sendable {
     public var passwordExpirySource: String? = nil
     /// Facts worth knowing that are not a problem (a SIRET absent from the
     /// sandbox's test data set).
-    public var notes: [String] = []
+    public var notes: [Text] = []
     /// When the access token the check used expires.
     public var tokenExpiresAt: Int64? = nil
     /// The technical password expires within the critical threshold
@@ -84,17 +88,18 @@ public struct CheckReport: Sendable {
 
     /// A check that could not start (no store, a bad setting): the failing
     /// step from the diagnosis, the rest unknown.
-    public static func failure(_ profile: ProfileName, _ env: PisteEnvironment, _ d: Diagnosis, _ message: String, lang: Language) -> CheckReport {
+    public static func failure(_ profile: ProfileName, _ env: PisteEnvironment, _ error: any CproError, default fallback: Diagnosis) -> CheckReport {
+        let d = error.diagnosis ?? fallback
         let failing = Advice.step(for: d)
         var after = false
         let steps = StepID.allCases.map { id -> StepResult in
             if id == failing {
                 after = true
-                return StepResult(id: id, status: .failed, diagnosis: d, hint: Advice.fix(d, env, lang))
+                return StepResult(id: id, status: .failed, diagnosis: d, hint: Advice.fix(d, env))
             }
-            return StepResult(id: id, status: after ? .skipped : .manual, diagnosis: nil, hint: after ? "" : Advice.instructions(id, env, lang))
+            return StepResult(id: id, status: after ? .skipped : .manual, diagnosis: nil, hint: after ? .empty : Advice.instructions(id, env))
         }
-        return CheckReport(profile: profile, environment: env, steps: steps, diagnosis: d, message: message, structures: nil,
+        return CheckReport(profile: profile, environment: env, steps: steps, diagnosis: d, message: error.text, problem: error, structures: nil,
                            warnings: [], refusedAPIs: [], durationMs: 0, passwordExpiresAt: nil)
     }
 
@@ -110,28 +115,70 @@ public struct CheckReport: Sendable {
     /// The step to fix: the failed one, or the one a warning is about.
     public var stepToFix: StepID? { failedStep ?? (diagnosis == .ok ? nil : Advice.step(for: diagnosis)) }
 
-    public var healthJSON: [String: Any] {
-        var o: [String: Any] = [
-            "status": status.rawValue, "diagnosis": diagnosis.rawValue, "message": message,
-            "environment": environment.rawValue, "profile": profile.value, "duration_ms": durationMs, "warnings": warnings,
-        ]
-        if let structures { o["structures"] = structures.map(\.json) }
-        if let step = stepToFix { o["step"] = step.rawValue }
-        if !refusedAPIs.isEmpty { o["refused_apis"] = refusedAPIs }
-        if let p = passwordExpiresAt { o["tech_password_expires_at"] = p.rfc3339 }
-        if let src = passwordExpirySource { o["password_expiry_source"] = src }
-        if let t = tokenExpiresAt { o["token_expires_at"] = t.rfc3339 }
-        if !notes.isEmpty { o["notes"] = notes }
-        return o
+    /// `cpro health --json`, in the reader's language.
+    public func healthJSON(_ lang: Language) -> ReportJSON {
+        ReportJSON(
+            status: status.rawValue, diagnosis: diagnosis.rawValue, message: message(lang), environment: environment.rawValue,
+            profile: profile.value, durationMs: durationMs, warnings: warnings.map { $0(lang) }, structures: structures,
+            step: stepToFix?.rawValue, refusedAPIs: refusedAPIs.isEmpty ? nil : refusedAPIs,
+            passwordExpiresAt: passwordExpiresAt?.rfc3339, passwordExpirySource: passwordExpirySource,
+            tokenExpiresAt: tokenExpiresAt?.rfc3339, notes: notes.isEmpty ? nil : notes.map { $0(lang) })
     }
 
-    public var onboardingJSON: [String: Any] {
-        var o = healthJSON
-        o["ready"] = ready
-        o["steps"] = steps.map { s -> [String: Any] in
-            ["id": s.id.rawValue, "status": s.status.rawValue, "diagnosis": (s.diagnosis ?? (s.status == .ok ? .ok : nil))?.rawValue ?? NSNull(), "hint": s.hint]
+    /// `cpro onboard --check --json`: the health object, the verdict and every step.
+    public func onboardingJSON(_ lang: Language) -> ReportJSON {
+        var o = healthJSON(lang)
+        o.ready = ready
+        o.steps = steps.map { s in
+            ReportJSON.Step(id: s.id.rawValue, status: s.status.rawValue,
+                            diagnosis: (s.diagnosis ?? (s.status == .ok ? .ok : nil))?.rawValue, hint: s.hint(lang))
         }
         return o
+    }
+}
+
+/// The JSON shape of a check report (cli.md): keys absent rather than null,
+/// except a step's diagnosis, which is null until the step is checked.
+public struct ReportJSON: Encodable, Sendable {
+    public var status: String
+    public var diagnosis: String
+    public var message: String
+    public var environment: String
+    public var profile: String
+    public var durationMs: Int
+    public var warnings: [String]
+    public var structures: [LinkedStructure]?
+    public var step: String?
+    public var refusedAPIs: [String]?
+    public var passwordExpiresAt: String?
+    public var passwordExpirySource: String?
+    public var tokenExpiresAt: String?
+    public var notes: [String]?
+    public var ready: Bool? = nil
+    public var steps: [Step]? = nil
+
+    public struct Step: Encodable, Sendable {
+        public let id: String
+        public let status: String
+        public let diagnosis: String?
+        public let hint: String
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(status, forKey: .status)
+            try c.encode(diagnosis, forKey: .diagnosis)  // null, not absent
+            try c.encode(hint, forKey: .hint)
+        }
+        enum CodingKeys: String, CodingKey { case id, status, diagnosis, hint }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, diagnosis, message, environment, profile, warnings, structures, step, notes, ready, steps
+        case durationMs = "duration_ms"
+        case refusedAPIs = "refused_apis"
+        case passwordExpiresAt = "tech_password_expires_at"
+        case passwordExpirySource = "password_expiry_source"
+        case tokenExpiresAt = "token_expires_at"
     }
 }
 
@@ -158,13 +205,12 @@ public struct Checker: Sendable {
     let endpoints: Endpoints
     let transport: HTTPTransport
     let tokens: TokenProvider
-    let lang: Language
     let options: Options
     let logger: Logger
     let clock: @Sendable () -> Int64
 
     public init(store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
-                transport: HTTPTransport, tokens: TokenProvider, lang: Language, options: Options = Options(),
+                transport: HTTPTransport, tokens: TokenProvider, options: Options = Options(),
                 logger: Logger = Logger(label: "cpro.check"), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.store = store
         self.profile = profile
@@ -172,7 +218,6 @@ public struct Checker: Sendable {
         self.endpoints = endpoints
         self.transport = transport
         self.tokens = tokens
-        self.lang = lang
         self.options = options
         self.logger = logger
         self.clock = clock
@@ -194,15 +239,15 @@ public struct Checker: Sendable {
 
     final class Progress: @unchecked Sendable {
         var proven: Set<StepID> = []
-        var warnings: [String] = []
-        var notes: [String] = []
+        var warnings: [Text] = []
+        var notes: [Text] = []
         var structures: [LinkedStructure]?
         var refused: [String] = []
         var expiresAt: Int64?
         var expirySource: String?
         var tokenExpiresAt: Int64?
         /// Warning diagnoses found after every step passed, most important first.
-        var concerns: [(Diagnosis, String)] = []
+        var concerns: [(Diagnosis, Text)] = []
     }
 
     public func run() async -> CheckReport {
@@ -215,37 +260,37 @@ public struct Checker: Sendable {
         }
         if failure == nil, let expiry = p.expiresAt, passwordCritical || expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
             let days = max(0, (expiry - clock()) / 86_400)
-            let source = p.expirySource == "chorus" ? "" : lang.pick(
-                p.expirySource == "declared" ? ", from the declared change date" : ", estimated from when it was stored",
-                p.expirySource == "declared" ? ", d'après la date de changement déclarée" : ", estimé d'après sa date d'enregistrement")
-            p.concerns.append((.passwordExpiring, lang.pick(
-                "the technical account's password expires in \(days) day(s) (\(expiry.rfc3339.prefix(10))\(source))",
-                "le mot de passe du compte technique expire dans \(days) jour(s) (\(expiry.rfc3339.prefix(10))\(source))")))
+            let source = p.expirySource == "chorus" ? Text.empty : p.expirySource == "declared"
+                ? Text(", from the declared change date", fr: ", d'après la date de changement déclarée")
+                : Text(", estimated from when it was stored", fr: ", estimé d'après sa date d'enregistrement")
+            p.concerns.append((.passwordExpiring, Text(
+                "the technical account's password expires in \(days) day(s) (\(expiry.rfc3339.prefix(10))\(source.en))",
+                fr: "le mot de passe du compte technique expire dans \(days) jour(s) (\(expiry.rfc3339.prefix(10))\(source.fr))")))
         }
-        let (diagnosis, message, step): (Diagnosis, String, StepID?)
+        let (diagnosis, message, step): (Diagnosis, Text, StepID?)
         if let failure {
-            (diagnosis, message, step) = failure
+            (diagnosis, message, step) = (failure.diagnosis, failure.error.text, failure.step)
         } else if let first = p.concerns.first {
             (diagnosis, message, step) = (first.0, first.1, nil)
         } else {
             let n = p.structures?.count ?? 0
-            (diagnosis, message, step) = (.ok, lang.pick(
+            (diagnosis, message, step) = (.ok, Text(
                 "both authentications work; \(n) linked structure(s)",
-                "les deux authentifications fonctionnent ; \(n) structure(s) rattachée(s)"), nil)
+                fr: "les deux authentifications fonctionnent ; \(n) structure(s) rattachée(s)"), nil)
         }
         var steps: [StepResult] = []
         var afterFailure = false
         for id in StepID.allCases {
             if id == step {
-                steps.append(StepResult(id: id, status: .failed, diagnosis: diagnosis, hint: Advice.fix(diagnosis, environment, lang)))
+                steps.append(StepResult(id: id, status: .failed, diagnosis: diagnosis, hint: Advice.fix(diagnosis, environment)))
                 afterFailure = true
             } else if afterFailure {
                 steps.append(StepResult(id: id, status: .skipped, diagnosis: nil,
-                                        hint: lang.pick("checked once the step that failed is fixed", "vérifié une fois l'étape en échec corrigée")))
+                                        hint: Text("checked once the step that failed is fixed", fr: "vérifié une fois l'étape en échec corrigée")))
             } else if p.proven.contains(id) {
-                steps.append(StepResult(id: id, status: .ok, diagnosis: .ok, hint: ""))
+                steps.append(StepResult(id: id, status: .ok, diagnosis: .ok, hint: .empty))
             } else {
-                steps.append(StepResult(id: id, status: .manual, diagnosis: nil, hint: Advice.instructions(id, environment, lang)))
+                steps.append(StepResult(id: id, status: .manual, diagnosis: nil, hint: Advice.instructions(id, environment)))
             }
         }
         if failure == nil { p.warnings.append(contentsOf: p.concerns.map(\.1)) }
@@ -253,6 +298,7 @@ public struct Checker: Sendable {
             profile: profile, environment: environment, steps: steps, diagnosis: diagnosis, message: message,
             structures: p.structures, warnings: p.warnings, refusedAPIs: p.refused,
             durationMs: Int(Date().timeIntervalSince(started) * 1000), passwordExpiresAt: p.expiresAt)
+        report.problem = failure?.error
         report.passwordExpirySource = p.expiresAt == nil ? nil : p.expirySource
         report.notes = p.notes
         report.tokenExpiresAt = p.tokenExpiresAt
@@ -260,41 +306,60 @@ public struct Checker: Sendable {
         return report
     }
 
-    /// nil when every step passed; otherwise the diagnosis, its message, and
-    /// the step to fix.
-    func walk(_ p: Progress) async -> (Diagnosis, String, StepID?)? {
+    /// The failure that stops a check: its code, the error itself, and the
+    /// step to fix.
+    struct Stop {
+        let diagnosis: Diagnosis
+        let error: any CproError
+        let step: StepID?
+        init(_ diagnosis: Diagnosis, _ error: any CproError, _ step: StepID?) {
+            self.diagnosis = diagnosis
+            self.error = error
+            self.step = step
+        }
+        /// Errors that are not cpro's own (none are expected) keep their
+        /// description, which never holds a secret value.
+        init(_ diagnosis: Diagnosis, foreign error: Error, _ step: StepID?) {
+            self.init(diagnosis, (error as? CproError) ?? Failure(diagnosis, "\(error)", fr: "\(error)"), step)
+        }
+    }
+
+    static func notSet(_ fields: [StoredField]) -> Failure {
+        let names = fields.map(\.rawValue).joined(separator: ", ")
+        return Failure(.credentialsMissing, "not set: \(names)", fr: "non enregistré(s) : \(names)")
+    }
+
+    /// nil when every step passed; otherwise why the check stopped.
+    func walk(_ p: Progress) async -> Stop? {
         let creds: Credentials
         do {
             creds = try await store.read(profile, environment)
         } catch {
-            let d = (error as? DiagnosedError)?.diagnosis ?? .vaultLocked
-            return (d, (error as? CproError)?.message(lang) ?? "\(error)", Advice.step(for: d))
+            let d = (error as? CproError)?.diagnosis ?? .vaultLocked
+            return Stop(d, foreign: error, Advice.step(for: d))
         }
         let missingClient = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }
         if !missingClient.isEmpty {
-            return (.credentialsMissing, lang.pick(
-                "not set: \(missingClient.map(\.rawValue).joined(separator: ", "))",
-                "non enregistré(s) : \(missingClient.map(\.rawValue).joined(separator: ", "))"), .pisteApplication)
+            return Stop(.credentialsMissing, Self.notSet(missingClient), .pisteApplication)
         }
         do {
             p.tokenExpiresAt = try await tokens.token().expiresAt
-        } catch let e as PisteError {
-            return (e.diagnosis, e.message(lang), e.diagnosis == .unreachable || e.diagnosis == .unexpectedResponse ? .pisteApplication : Advice.step(for: e.diagnosis))
+        } catch let e as Failure where e.diagnosis != nil {
+            let d = e.diagnosis!
+            return Stop(d, e, d == .unreachable || d == .unexpectedResponse ? .pisteApplication : Advice.step(for: d))
         } catch {
-            return (.vaultLocked, (error as? CproError)?.message(lang) ?? "\(error)", .pisteApplication)
+            return Stop((error as? CproError)?.diagnosis ?? .vaultLocked, foreign: error, .pisteApplication)
         }
         p.proven.formUnion([.pisteAccount, .pisteApplication])
         let missingTech = [StoredField.techLogin, .techPassword].filter { creds[$0] == nil }
         if !missingTech.isEmpty {
-            return (.credentialsMissing, lang.pick(
-                "not set: \(missingTech.map(\.rawValue).joined(separator: ", "))",
-                "non enregistré(s) : \(missingTech.map(\.rawValue).joined(separator: ", "))"), .technicalAccount)
+            return Stop(.credentialsMissing, Self.notSet(missingTech), .technicalAccount)
         }
         let client: ChorusClient
         do {
             client = ChorusClient(transport: transport, tokens: tokens, endpoints: endpoints, cproAccount: try creds.cproAccount(), logger: logger)
         } catch {
-            return (.credentialsMissing, (error as? CproError)?.message(lang) ?? "\(error)", .technicalAccount)
+            return Stop(.credentialsMissing, foreign: error, .technicalAccount)
         }
         if let declared = options.passwordChangedAt {
             (p.expiresAt, p.expirySource) = (declared + Int64(options.rotationDays) * 86_400, "declared")
@@ -310,29 +375,30 @@ public struct Checker: Sendable {
         case .success(let list):
             p.structures = list
             p.proven.formUnion([.cguConsent, .technicalAccount, .authentication, .firstRequest])
-        case .failure(let e as PisteError):
-            switch e.diagnosis {
+        case .failure(let e as Failure) where e.diagnosis != nil:
+            let d = e.diagnosis!
+            switch d {
             case .apiAccessDenied:
                 p.refused = Self.apiOrder.filter { $0 == "utilisateurs" || refusedByProbes.contains($0) }
                 return refusal(p)
             case .techAccountRejected:
                 p.proven.insert(.cguConsent)
-                return (e.diagnosis, e.message(lang), .technicalAccount)
+                return Stop(d, e, .technicalAccount)
             case .chorusError:
                 p.proven.formUnion([.cguConsent, .technicalAccount, .authentication])
-                return (e.diagnosis, e.message(lang), .firstRequest)
+                return Stop(d, e, .firstRequest)
             case .unexpectedResponse where e.status.map({ (200...299).contains($0) }) == true:
                 // An HTTP success proves both authentications; only the answer is unreadable.
                 p.proven.formUnion([.cguConsent, .technicalAccount, .authentication])
-                return (e.diagnosis, e.message(lang), .firstRequest)
+                return Stop(d, e, .firstRequest)
             case .oauthRejected, .oauthInvalidClient:
                 p.proven.subtract([.pisteApplication])
-                return (e.diagnosis, e.message(lang), .pisteApplication)
+                return Stop(d, e, .pisteApplication)
             default:
-                return (e.diagnosis, e.message(lang), .authentication)
+                return Stop(d, e, .authentication)
             }
         case .failure(let error):
-            return (.unexpectedResponse, (error as? CproError)?.message(lang) ?? "\(error)", .authentication)
+            return Stop((error as? CproError)?.diagnosis ?? .unexpectedResponse, foreign: error, .authentication)
         }
         if !refusedByProbes.isEmpty {
             p.refused = Self.apiOrder.filter { refusedByProbes.contains($0) }
@@ -346,29 +412,31 @@ public struct Checker: Sendable {
         return nil
     }
 
-    func refusal(_ p: Progress) -> (Diagnosis, String, StepID?) {
+    func refusal(_ p: Progress) -> Stop {
         let names = p.refused.joined(separator: ", ")
-        return (.apiAccessDenied, lang.pick(
+        return Stop(.apiAccessDenied, Failure(
+            .apiAccessDenied,
             "the gateway refuses the API(s) \(names) (HTTP 403): accept their terms for \(environment.rawValue) and select them in the application",
-            "la passerelle refuse l'API ou les API \(names) (HTTP 403) : acceptez leurs conditions pour \(environment.rawValue) et sélectionnez-les dans l'application"), .cguConsent)
+            fr: "la passerelle refuse l'API ou les API \(names) (HTTP 403) : acceptez leurs conditions pour \(environment.rawValue) et sélectionnez-les dans l'application",
+            status: 403, api: names), .cguConsent)
     }
 
     /// The structures themselves: some at all, active, and the configured one among them.
     func examine(_ list: [LinkedStructure], _ p: Progress) {
         if list.isEmpty {
-            p.concerns.append((.noStructures, lang.pick(
+            p.concerns.append((.noStructures, Text(
                 "both authentications work, but the technical account is linked to no structure",
-                "les deux authentifications fonctionnent, mais le compte technique n'est rattaché à aucune structure")))
+                fr: "les deux authentifications fonctionnent, mais le compte technique n'est rattaché à aucune structure")))
         }
         if let siret = options.siret, !list.isEmpty, !list.contains(where: { $0.identifiantStructure == siret }) {
             if environment == .production {
-                p.concerns.append((.structureNotLinked, lang.pick(
+                p.concerns.append((.structureNotLinked, Text(
                     "the configured SIRET \(siret) is not among the \(list.count) linked structure(s)",
-                    "le SIRET configuré \(siret) n'est pas parmi les \(list.count) structure(s) rattachée(s)")))
+                    fr: "le SIRET configuré \(siret) n'est pas parmi les \(list.count) structure(s) rattachée(s)")))
             } else {
-                p.notes.append(lang.pick(
+                p.notes.append(Text(
                     "the configured SIRET \(siret) is not among the linked structures: expected on the sandbox, whose structures come from the qualification data set",
-                    "le SIRET configuré \(siret) n'est pas parmi les structures rattachées : normal en sandbox, dont les structures viennent du jeu de données de qualification"))
+                    fr: "le SIRET configuré \(siret) n'est pas parmi les structures rattachées : normal en sandbox, dont les structures viennent du jeu de données de qualification"))
             }
         }
         let inactive = list.filter { !$0.isActive }
@@ -376,9 +444,9 @@ public struct Checker: Sendable {
             let names = inactive.prefix(5).map {
                 "\(ServerText.oneLine($0.designationStructure, limit: 60)) (\($0.identifiantStructure): \(ServerText.oneLine($0.structureStatus ?? "-", limit: 20))/\(ServerText.oneLine($0.userStatus ?? "-", limit: 20)))"
             }.joined(separator: ", ") + (inactive.count > 5 ? ", …" : "")
-            p.concerns.append((.structureInactive, lang.pick(
+            p.concerns.append((.structureInactive, Text(
                 "\(inactive.count) linked structure(s) not active: \(names)",
-                "\(inactive.count) structure(s) rattachée(s) non active(s) : \(names)")))
+                fr: "\(inactive.count) structure(s) rattachée(s) non active(s) : \(names)")))
         }
     }
 
@@ -427,7 +495,7 @@ public struct Checker: Sendable {
                 group.addTask {
                     do {
                         _ = try await client.post(probe.path, json: Array(probe.body.utf8))
-                    } catch let e as PisteError where e.diagnosis == .apiAccessDenied || e.diagnosis == .oauthRejected {
+                    } catch let e as Failure where e.diagnosis == .apiAccessDenied || e.diagnosis == .oauthRejected {
                         return probe.api
                     } catch {
                         logger.debug("probe \(probe.api): \(error)")

@@ -34,7 +34,7 @@ public enum Monitoring {
             if let s = r.structures { perf.append(perfDatum(prefix + "structures", "\(s.count)", min: "0")) }
         }
         func summary(_ r: CheckReport) -> String {
-            pluginText("\(r.profile.value)/\(r.environment.rawValue): \(r.diagnosis.rawValue): \(r.message)")
+            pluginText("\(r.profile.value)/\(r.environment.rawValue): \(r.diagnosis.rawValue): \(r.message(lang))")
         }
         if reports.count == 1 {
             return "\(word) - \(summary(reports[0])) | \(perf.joined(separator: " "))\n"

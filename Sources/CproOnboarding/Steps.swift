@@ -100,6 +100,14 @@ public enum Advice {
         }
     }
 
+    /// The same texts in both languages, for reports rendered later.
+    public static func instructions(_ step: StepID, _ env: PisteEnvironment) -> Text {
+        Text(instructions(step, env, .en), fr: instructions(step, env, .fr))
+    }
+    public static func fix(_ d: Diagnosis, _ env: PisteEnvironment) -> Text {
+        Text(fix(d, env, .en), fr: fix(d, env, .fr))
+    }
+
     /// One line saying how to fix a diagnosis.
     public static func fix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
         let base = baseFix(d, env, l)

@@ -20,7 +20,7 @@ public struct ChorusAnswer: @unchecked Sendable {
 
 /// The one place that builds a Chorus Pro request: both authentications
 /// (`Authorization: Bearer` and `cpro-account`), a JSON body, retries on 5xx and
-/// 429, one token refresh on a 401, and every failure as a `PisteError`.
+/// 429, one token refresh on a 401, and every failure as a `Failure` with its diagnosis.
 public struct ChorusClient: Sendable {
     let transport: HTTPTransport
     let tokens: TokenProvider
@@ -129,7 +129,7 @@ public struct ChorusClient: Sendable {
         ]
         if method == "POST" { headers.append(("Content-Type", "application/json;charset=utf-8")) }
         let url = endpoints.apiURL(path: path)
-        if Endpoints.isRetired(url) { throw PisteError.refusingRetiredGateway(url) }
+        if Endpoints.isRetired(url) { throw Failure.refusingRetiredGateway(url) }
         logger.debug("api: \(method) \(url)")
         let (response, attempts) = try await sendWithRetries(
             transport, HTTPRequest(method: method, url: url, headers: headers, body: body), policy: policy,
@@ -139,8 +139,8 @@ public struct ChorusClient: Sendable {
         if RetryPolicy.isRetryable(status: response.status) {
             // A 429 or 503 with Retry-After means the server did not act on it.
             let refusedBeforeActing = (response.status == 429 || response.status == 503) && response.header("retry-after") != nil
-            let note = repeatability == .atMostOnce && !refusedBeforeActing ? PisteError.mayHaveArrived : (en: "", fr: "")
-            throw PisteError(
+            let note = repeatability == .atMostOnce && !refusedBeforeActing ? Failure.mayHaveArrived : (en: "", fr: "")
+            throw Failure(
                 .unreachable, "\(url) answered HTTP \(response.status) \(attempts) time(s)\(note.en)",
                 fr: "\(url) a répondu HTTP \(response.status) \(attempts) fois\(note.fr)", status: response.status)
         }
@@ -154,27 +154,27 @@ public struct ChorusClient: Sendable {
             let reason = (r.header("www-authenticate")).map { ServerText.oneLine($0) } ?? ""
             switch Self.challenge(r) {
             case .technicalAccount:
-                throw PisteError(
+                throw Failure(
                     .techAccountRejected,
                     "the API refused the technical account (cpro-account): \(reason). Check tech-login and tech-password; a new technical account can take up to an hour to become active",
                     fr: "l'API a refusé le compte technique (cpro-account) : \(reason). Vérifiez tech-login et tech-password ; un compte technique récent peut mettre jusqu'à une heure à devenir actif",
                     status: 401)
             case .unknownPath:
                 let url = endpoints.apiURL(path: path)
-                throw PisteError(
+                throw Failure(
                     .wrongEndpoint,
                     "PISTE has no API at \(url) (HTTP 401, realm DefaultRealm): the API base must look like https://api.piste.gouv.fr/cpro and the path like utilisateurs/v1/monCompte/recuperer/rattachements",
                     fr: "PISTE n'a pas d'API à \(url) (HTTP 401, realm DefaultRealm) : la base de l'API doit ressembler à https://api.piste.gouv.fr/cpro et le chemin à utilisateurs/v1/monCompte/recuperer/rattachements",
                     status: 401, api: api)
             case .token:
-                throw PisteError(
+                throw Failure(
                     .oauthRejected,
                     "the gateway refused a freshly issued token for \(api) (HTTP 401\(reason.isEmpty ? "" : ": " + reason)): check that the PISTE application is active in this environment and subscribed to this API",
                     fr: "la passerelle a refusé un jeton tout juste délivré pour \(api) (HTTP 401\(reason.isEmpty ? "" : " : " + reason)) : vérifiez que l'application PISTE est active dans cet environnement et abonnée à cette API",
                     status: 401, api: api)
             }
         case 403:
-            throw PisteError(
+            throw Failure(
                 .apiAccessDenied,
                 "the gateway refused the \(api) API (HTTP 403): accept its terms (CGU) for this environment on PISTE, and select it in the application",
                 fr: "la passerelle a refusé l'API \(api) (HTTP 403) : acceptez ses conditions (CGU) pour cet environnement sur PISTE, et sélectionnez-la dans l'application",
@@ -184,7 +184,7 @@ public struct ChorusClient: Sendable {
         }
         let parsed = try? JSONSerialization.jsonObject(with: Data(r.body))
         guard let object = parsed as? [String: Any] else {
-            throw PisteError(
+            throw Failure(
                 .unexpectedResponse,
                 "\(path) answered HTTP \(r.status) with \(r.body.isEmpty ? "an empty body" : "a body that is not a JSON object")",
                 fr: "\(path) a répondu HTTP \(r.status) avec \(r.body.isEmpty ? "un corps vide" : "un corps qui n'est pas un objet JSON")",
@@ -193,12 +193,12 @@ public struct ChorusClient: Sendable {
         let answer = ChorusAnswer(status: r.status, body: r.body, object: object)
         if let code = answer.codeRetour, code != 0 {
             let libelle = ServerText.oneLine(answer.libelle ?? "")
-            throw PisteError(
+            throw Failure(
                 .chorusError, "Chorus Pro answered codeRetour \(code): \(libelle)",
                 fr: "Chorus Pro a répondu codeRetour \(code) : \(libelle)", status: r.status, libelle: answer.libelle, body: r.body)
         }
         guard (200...299).contains(r.status) else {
-            throw PisteError(
+            throw Failure(
                 .unexpectedResponse, "\(path) answered HTTP \(r.status)", fr: "\(path) a répondu HTTP \(r.status)", status: r.status)
         }
         return answer

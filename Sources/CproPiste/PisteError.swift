@@ -1,40 +1,16 @@
 import CproCore
 import CproHTTP
 
-/// Every failure on the wire leaves as one of these: a diagnosis code of the
-/// contract and a message in both languages. No message contains a secret.
-public struct PisteError: DiagnosedError, CustomStringConvertible {
-    public let diagnosis: Diagnosis
-    public let en: String
-    public let fr: String
-    /// The HTTP status, when there was an answer.
-    public let status: Int?
-    /// Chorus Pro's libelle, for chorus_error.
-    public let libelle: String?
-    /// Which API was refused, for api_access_denied.
-    public let api: String?
-    /// The answer's body, for chorus_error (the caller may still want it).
-    public let body: [UInt8]?
-
-    public init(_ diagnosis: Diagnosis, _ en: String, fr: String, status: Int? = nil, libelle: String? = nil, api: String? = nil, body: [UInt8]? = nil) {
-        self.body = body
-        self.diagnosis = diagnosis
-        self.en = en
-        self.fr = fr
-        self.status = status
-        self.libelle = libelle
-        self.api = api
-    }
-
-    public func message(_ lang: Language) -> String { lang.pick(en, fr) }
-
+/// The failures on the wire: a diagnosis code of the contract and a message
+/// in both languages, as `Failure` values.
+extension Failure {
     /// Said of a write that may have reached the server: sending it again
     /// could do it twice (deposit the same invoice twice).
-    static let mayHaveArrived = (
+    package static let mayHaveArrived = (
         en: "; the request may have reached the server, so cpro did not send it again: check its effect (e.g. the invoice's status) before retrying",
         fr: " ; la requête a pu atteindre le serveur, donc cpro ne l'a pas renvoyée : vérifiez son effet (par exemple le statut de la facture) avant de réessayer")
 
-    static func unreachable(_ e: TransportError, attempts: Int, uncertainWrite: Bool = false) -> PisteError {
+    static func unreachable(_ e: TransportError, attempts: Int, uncertainWrite: Bool = false) -> Failure {
         let (en, fr): (String, String)
         switch e.kind {
         case .dns: (en, fr) = ("the name \(e.host) does not resolve (DNS)", "le nom \(e.host) ne se résout pas (DNS)")
@@ -44,16 +20,16 @@ public struct PisteError: DiagnosedError, CustomStringConvertible {
         case .other: (en, fr) = ("cannot reach \(e.host) (\(ServerText.oneLine(e.detail)))", "impossible de joindre \(e.host) (\(ServerText.oneLine(e.detail)))")
         }
         let note = uncertainWrite && e.mayHaveReachedServer ? mayHaveArrived : (en: "", fr: "")
-        return PisteError(.unreachable, "\(en), after \(attempts) attempt(s)\(note.en)", fr: "\(fr), après \(attempts) tentative(s)\(note.fr)")
+        return Failure(.unreachable, "\(en), after \(attempts) attempt(s)\(note.en)", fr: "\(fr), après \(attempts) tentative(s)\(note.fr)")
     }
 }
 
-extension PisteError {
+extension Failure {
     /// The gateway at *.aife.economie.gouv.fr was shut down in September
     /// 2023: a request there could only time out, and would hand the
     /// credentials to whoever holds that name now. Nothing is sent.
-    static func refusingRetiredGateway(_ url: String) -> PisteError {
-        PisteError(
+    static func refusingRetiredGateway(_ url: String) -> Failure {
+        Failure(
             .wrongEndpoint,
             "\(url) is on the gateway *.aife.economie.gouv.fr, shut down in September 2023: nothing was sent. Use the PISTE hosts: `cpro config unset oauth_url` and `cpro config unset api_url` (or fix PISTE_OAUTH_URL, CPRO_API_URL)",
             fr: "\(url) est sur la passerelle *.aife.economie.gouv.fr, fermée depuis septembre 2023 : rien n'a été envoyé. Utilisez les hôtes PISTE : `cpro config unset oauth_url` et `cpro config unset api_url` (ou corrigez PISTE_OAUTH_URL, CPRO_API_URL)")

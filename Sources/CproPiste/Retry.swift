@@ -1,3 +1,4 @@
+import CproCore
 import CproHTTP
 import Foundation
 
@@ -75,7 +76,7 @@ func sendWithRetries(
             guard repeatability.mayRetry(e), attempt < policy.attempts,
                   let wait = policy.delay(afterAttempt: attempt, retryAfter: nil), fits(wait)
             else {
-                throw PisteError.unreachable(e, attempts: attempt, uncertainWrite: repeatability == .atMostOnce)
+                throw Failure.unreachable(e, attempts: attempt, uncertainWrite: repeatability == .atMostOnce)
             }
             log("\(e.kind.rawValue) error for \(e.host); retrying in \(String(format: "%.2f", wait)) s")
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))

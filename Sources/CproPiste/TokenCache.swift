@@ -141,7 +141,7 @@ public actor TokenProvider {
         if let early { creds = early.creds } else { creds = try await store.read(profile, environment) }
         guard let id = creds[.clientID], let secret = creds[.clientSecret] else {
             let missing = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }.map(\.rawValue).joined(separator: ", ")
-            throw PisteError(
+            throw Failure(
                 .credentialsMissing,
                 "\(missing) not set for \(profile) / \(environment.rawValue): run `cpro creds set` (or `cpro onboard`)",
                 fr: "\(missing) non enregistré(s) pour \(profile) / \(environment.rawValue) : lancez `cpro creds set` (ou `cpro onboard`)")

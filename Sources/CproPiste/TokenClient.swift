@@ -38,7 +38,7 @@ public struct TokenClient: Sendable {
     }
 
     public func fetch(clientID: SecretBytes, clientSecret: SecretBytes, endpoints: Endpoints) async throws -> AccessToken {
-        if Endpoints.isRetired(endpoints.tokenURL) { throw PisteError.refusingRetiredGateway(endpoints.tokenURL) }
+        if Endpoints.isRetired(endpoints.tokenURL) { throw Failure.refusingRetiredGateway(endpoints.tokenURL) }
         var body = Array("grant_type=client_credentials&client_id=".utf8)
         body += FormEncoding.encode(clientID)
         body += Array("&client_secret=".utf8)
@@ -63,14 +63,14 @@ public struct TokenClient: Sendable {
             guard let object, let token = object["access_token"] as? String, !token.isEmpty,
                   token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
             else {
-                throw PisteError(
+                throw Failure(
                     .unexpectedResponse,
                     "the token endpoint \(host) answered 200 without a usable access_token",
                     fr: "le point d'accès jeton \(host) a répondu 200 sans access_token exploitable", status: 200)
             }
             let type = object["token_type"] as? String ?? "Bearer"
             guard type.lowercased() == "bearer" else {
-                throw PisteError(.unexpectedResponse, "the token endpoint returned a token of type \(ServerText.oneLine(type, limit: 20)), not Bearer",
+                throw Failure(.unexpectedResponse, "the token endpoint returned a token of type \(ServerText.oneLine(type, limit: 20)), not Bearer",
                                  fr: "le point d'accès jeton a renvoyé un jeton de type \(ServerText.oneLine(type, limit: 20)), pas Bearer", status: 200)
             }
             // PISTE's documented lifetime when a server omits it; anything
@@ -78,7 +78,7 @@ public struct TokenClient: Sendable {
             // alone would read `true` as 1 and `1e30` or "soon" as nothing).
             let lifetime = (try? JSONDecoder().decode(Lifetime.self, from: Data(response.body)))?.seconds
             guard let expiresIn = object["expires_in"] == nil ? 3600 : lifetime, expiresIn > 0 && expiresIn <= 86_400 * 30 else {
-                throw PisteError(.unexpectedResponse, "the token endpoint answered an implausible expires_in",
+                throw Failure(.unexpectedResponse, "the token endpoint answered an implausible expires_in",
                                  fr: "le point d'accès jeton a répondu un expires_in invraisemblable", status: 200)
             }
             return AccessToken(value: SecretBytes(utf8: token), type: "Bearer", obtainedAt: receivedAt, expiresAt: receivedAt + expiresIn)
@@ -87,24 +87,24 @@ public struct TokenClient: Sendable {
             let description = (object?["error_description"] as? String).map { ServerText.oneLine($0) }
             let said = [error, description].compactMap { $0 }.joined(separator: ": ")
             if error == "invalid_client" {
-                throw PisteError(
+                throw Failure(
                     .oauthInvalidClient,
                     "PISTE refused the client ID or secret (HTTP \(response.status), invalid_client): check both on the application's page, and that the application exists in this environment",
                     fr: "PISTE a refusé l'identifiant ou le secret client (HTTP \(response.status), invalid_client) : vérifiez-les sur la page de l'application, et que l'application existe dans cet environnement",
                     status: response.status)
             }
-            throw PisteError(
+            throw Failure(
                 .oauthRejected,
                 "PISTE refused the token request (HTTP \(response.status)\(said.isEmpty ? "" : ", " + said)); a 401 can also mean the application has no API subscription left",
                 fr: "PISTE a refusé la demande de jeton (HTTP \(response.status)\(said.isEmpty ? "" : ", " + said)) ; un 401 peut aussi signifier que l'application n'a plus d'abonnement à une API",
                 status: response.status)
         default:
             if RetryPolicy.isRetryable(status: response.status) {
-                throw PisteError(
+                throw Failure(
                     .unreachable, "the token endpoint \(host) answered HTTP \(response.status) \(attempts) time(s)",
                     fr: "le point d'accès jeton \(host) a répondu HTTP \(response.status) \(attempts) fois", status: response.status)
             }
-            throw PisteError(
+            throw Failure(
                 .unexpectedResponse, "the token endpoint \(host) answered HTTP \(response.status)",
                 fr: "le point d'accès jeton \(host) a répondu HTTP \(response.status)", status: response.status)
         }

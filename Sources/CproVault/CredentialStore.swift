@@ -56,13 +56,7 @@ public struct FailingStore: CredentialStore {
 }
 
 public struct BackendStatus: Sendable, Equatable {
-    public enum State: String, Sendable, Codable {
-        case ready        // can be used now (env vars present, keyring unlocked)
-        case locked       // exists, needs a passphrase or an unlock
-        case absent       // nothing created yet
-        case unreachable  // service not running or not answering
-        case damaged      // exists but cannot be read
-    }
+    public typealias State = BackendState
 
     public var backend: BackendKind
     public var location: String
@@ -106,21 +100,6 @@ public enum StoreError {
             "the \(kind.rawValue) backend is read-only; choose a writable backend with --backend file (or secret-service, openbao)",
             fr: "le backend \(kind.rawValue) est en lecture seule ; choisissez un backend modifiable avec --backend file (ou secret-service, openbao)")
     }
-}
-
-/// A backend that cannot be opened (passphrase, keyring, server), with the
-/// contract's `vault_locked` code and the state `vault status` reports for it.
-public struct VaultLocked: DiagnosedError, CustomStringConvertible {
-    public let en: String
-    public let fr: String
-    public let state: BackendStatus.State
-    public init(_ en: String, fr: String, state: BackendStatus.State = .locked) {
-        self.en = en
-        self.fr = fr
-        self.state = state
-    }
-    public var diagnosis: Diagnosis { .vaultLocked }
-    public func message(_ lang: Language) -> String { lang.pick(en, fr) }
 }
 
 extension Credentials {

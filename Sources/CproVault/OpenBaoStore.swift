@@ -38,7 +38,7 @@ public struct OpenBaoStore: CredentialStore {
 
     // MARK: errors
 
-    static let sealed = VaultLocked("OpenBao is sealed: unseal it (bao operator unseal)", fr: "OpenBao est scellé : descellez-le (bao operator unseal)")
+    static let sealed = Failure.vaultLocked("OpenBao is sealed: unseal it (bao operator unseal)", fr: "OpenBao est scellé : descellez-le (bao operator unseal)")
 
     var location: String {
         guard let a = settings.address else { return "OpenBao (no address set)" }
@@ -47,7 +47,7 @@ public struct OpenBaoStore: CredentialStore {
 
     func address() throws -> String {
         guard let a = settings.address else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "no OpenBao server is set: export BAO_ADDR (or VAULT_ADDR), or set openbao_addr in the config",
                 fr: "aucun serveur OpenBao n'est défini : exportez BAO_ADDR (ou VAULT_ADDR), ou définissez openbao_addr dans la configuration",
                 state: .absent)
@@ -71,7 +71,7 @@ public struct OpenBaoStore: CredentialStore {
                 if !text.isEmpty { return try checked(text, source: path) }
             }
         }
-        throw VaultLocked(
+        throw Failure.vaultLocked(
             "no OpenBao token: export BAO_TOKEN (or VAULT_TOKEN), or run `bao login`, which writes ~/.vault-token",
             fr: "aucun jeton OpenBao : exportez BAO_TOKEN (ou VAULT_TOKEN), ou lancez `bao login`, qui écrit ~/.vault-token")
     }
@@ -80,7 +80,7 @@ public struct OpenBaoStore: CredentialStore {
     /// split the request, and is no token OpenBao issues.
     func checked(_ value: String, source: String) throws -> Token {
         guard value.utf8.count <= 4096, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "the OpenBao token in \(source) contains spaces or control characters; it is not a token",
                 fr: "le jeton OpenBao de \(source) contient des espaces ou des caractères de contrôle ; ce n'est pas un jeton")
         }
@@ -112,7 +112,7 @@ public struct OpenBaoStore: CredentialStore {
         do {
             response = try await transport.send(HTTPRequest(method: method, url: base + "/v1/" + path, headers: headers, body: body))
         } catch let e as TransportError {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "OpenBao at \(base) cannot be reached (\(Self.describe(e.kind, en: true))): start it, or check BAO_ADDR",
                 fr: "OpenBao à \(base) est injoignable (\(Self.describe(e.kind, en: false))) : démarrez-le, ou vérifiez BAO_ADDR",
                 state: .unreachable)
@@ -155,11 +155,11 @@ public struct OpenBaoStore: CredentialStore {
             // token about itself to tell them apart.
             let me = try? await call("GET", "auth/token/lookup-self", token: token)
             if me?.status == 403 {
-                return VaultLocked(
+                return Failure.vaultLocked(
                     "OpenBao refused the token from \(token.source) (expired, revoked or mistyped): log in again or export a valid BAO_TOKEN",
                     fr: "OpenBao a refusé le jeton de \(token.source) (expiré, révoqué ou mal saisi) : reconnectez-vous ou exportez un BAO_TOKEN valide")
             }
-            return VaultLocked(
+            return Failure.vaultLocked(
                 "OpenBao refused \(what): the token's policies lack \"\(capability)\" on \(path) (see docs/backends.md for the policy cpro needs)",
                 fr: "OpenBao a refusé \(what) : les politiques du jeton n'accordent pas « \(capability) » sur \(path) (voir docs/backends.md pour la politique nécessaire)")
         default:
@@ -181,7 +181,7 @@ public struct OpenBaoStore: CredentialStore {
     func checkEngine(_ token: Token) async throws {
         let path = "sys/internal/ui/mounts/\(settings.mount)"
         let a = try await call("GET", path, token: token)
-        let notKV2 = VaultLocked(
+        let notKV2 = Failure.vaultLocked(
             "no KV version 2 secrets engine is mounted at '\(settings.mount)/': enable one (bao secrets enable -path=\(settings.mount) kv-v2) or set CPRO_OPENBAO_MOUNT / openbao_mount",
             fr: "aucun moteur KV version 2 n'est monté sur « \(settings.mount)/ » : activez-en un (bao secrets enable -path=\(settings.mount) kv-v2) ou définissez CPRO_OPENBAO_MOUNT / openbao_mount",
             state: .absent)
@@ -446,8 +446,8 @@ public struct OpenBaoStore: CredentialStore {
             if let ttl = me.data?["ttl"] as? Int { details["token_ttl_seconds"] = String(ttl) }
             try await checkEngine(token)
             return report(.ready, nil)
-        } catch let e as VaultLocked {
-            return report(e.state, e)
+        } catch let e as Failure where e.backendState != nil {
+            return report(e.backendState ?? .locked, e)
         } catch {
             return report(.damaged, error)
         }

@@ -62,7 +62,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     func sessionBus() throws {
         if let a = environment["DBUS_SESSION_BUS_ADDRESS"], !a.isEmpty { return }
         if let run = environment["XDG_RUNTIME_DIR"], !run.isEmpty, FileManager.default.fileExists(atPath: run + "/bus") { return }
-        throw VaultLocked(
+        throw Failure.vaultLocked(
             "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set): the Secret Service needs a desktop session, or headless: \(Self.recipe); or choose --backend file",
             fr: "pas de bus de session D-Bus (DBUS_SESSION_BUS_ADDRESS n'est pas défini) : le Secret Service a besoin d'une session de bureau, ou sans écran : \(Self.recipe) ; ou choisissez --backend file")
     }
@@ -98,7 +98,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             return false
         }
         guard present else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "no Secret Service on the session bus (org.freedesktop.secrets): start a keyring (gnome-keyring-daemon --start --components=secrets), or choose --backend file",
                 fr: "pas de Secret Service sur le bus de session (org.freedesktop.secrets) : démarrez un trousseau (gnome-keyring-daemon --start --components=secrets), ou choisissez --backend file")
         }
@@ -123,13 +123,13 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             return (true, secret_collection_get_locked(collection) != 0)
         }
         guard state.exists else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "the Secret Service has no default collection; cpro never creates one: create or set a default keyring (e.g. 'login' in Seahorse), or choose --backend file",
                 fr: "le Secret Service n'a pas de collection par défaut ; cpro n'en crée jamais : créez ou désignez un trousseau par défaut (par ex. « login » dans Seahorse), ou choisissez --backend file")
         }
         guard state.locked else { return }
         guard canPrompt else {
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "the default keyring is locked and no desktop session can show the unlock prompt: unlock it (log in to the desktop, or gnome-keyring-daemon --unlock), or choose --backend file",
                 fr: "le trousseau par défaut est verrouillé et aucune session de bureau ne peut afficher la demande de déverrouillage : déverrouillez-le (connexion au bureau, ou gnome-keyring-daemon --unlock), ou choisissez --backend file")
         }
@@ -144,7 +144,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
             let objects = g_list_append(nil, UnsafeMutableRawPointer(collection))
             defer { g_list_free(objects) }
             guard secret_service_unlock_sync(service, objects, cancellable, nil, &error) > 0 else {
-                throw VaultLocked("the keyring was not unlocked", fr: "le trousseau n'a pas été déverrouillé")
+                throw Failure.vaultLocked("the keyring was not unlocked", fr: "le trousseau n'a pas été déverrouillé")
             }
         }
     }
@@ -361,10 +361,10 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
 
     // MARK: plumbing
 
-    static func gerror(_ error: UnsafeMutablePointer<GError>?) -> VaultLocked {
+    static func gerror(_ error: UnsafeMutablePointer<GError>?) -> Failure {
         let text = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
         if let error { g_error_free(error) }
-        return VaultLocked("the Secret Service failed: \(text)", fr: "le Secret Service a échoué : \(text)")
+        return Failure.vaultLocked("the Secret Service failed: \(text)", fr: "le Secret Service a échoué : \(text)")
     }
 
     /// libsecret is loaded on first use, so that commands on other backends
@@ -372,7 +372,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
     static func loadLibrary() throws {
         guard cpro_libsecret_load() != 0 else { return }
         let why = String(cString: cpro_libsecret_error())
-        throw VaultLocked(
+        throw Failure.vaultLocked(
             "the secret-service backend needs libsecret, which could not be loaded (\(why)); install it (Debian, Ubuntu: apt install libsecret-1-0) or choose --backend file",
             fr: "le backend secret-service a besoin de libsecret, qui n'a pas pu être chargée (\(why)) ; installez-la (Debian, Ubuntu : apt install libsecret-1-0) ou choisissez --backend file")
     }
@@ -395,7 +395,7 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         if done.wait(timeout: .now() + seconds) == .timedOut {
             g_cancellable_cancel(cancellable)
             _ = done.wait(timeout: .now() + 2)
-            throw VaultLocked(
+            throw Failure.vaultLocked(
                 "\(what) did not answer within \(Int(seconds)) s; nothing was changed. Check that the keyring is running and unlocked, or choose --backend file",
                 fr: "\(what) n'a pas répondu en \(Int(seconds)) s ; rien n'a été modifié. Vérifiez que le trousseau fonctionne et est déverrouillé, ou choisissez --backend file")
         }

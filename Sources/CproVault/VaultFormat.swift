@@ -61,13 +61,13 @@ public enum VaultFormat {
         static let maxMem: UInt64 = 4 << 30
     }
 
-    public enum OpenError: DiagnosedError, Equatable, CustomStringConvertible {
+    public enum OpenError: CproError, Equatable, CustomStringConvertible {
         case notAVault(path: String)
         case newerFormat(path: String, version: UInt16)
         case damaged(path: String, reason: String)
         case wrongPassphrase(path: String)
 
-        public var diagnosis: Diagnosis { .vaultLocked }
+        public var diagnosis: Diagnosis? { .vaultLocked }
 
         public func message(_ lang: Language) -> String {
             switch self {

@@ -114,7 +114,7 @@ import Glibc
         do {
             _ = try await client.send(CproClient.linkedStructuresPath, LinkedStructuresRequest(page: 1), as: Wrong.self)
             Issue.record("a wrong shape was decoded")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.diagnosis == .unexpectedResponse)
             #expect(e.message(.en).contains("no nothingLikeThis"))
             #expect(e.message(.fr).contains("n'a pas la forme attendue"))

@@ -132,6 +132,39 @@ import Testing
         #expect(try json(noTTY)["diagnosis"] as? String == "vault_locked")
     }
 
+    /// The checker builds its report without a language; every text in it
+    /// (message, hints, warnings, notes) is rendered by the command in the
+    /// reader's. Checked on a failure from the wire, on a warning and note,
+    /// and on the steps' hints.
+    @Test func reportsAreRenderedInTheReadersLanguage() async throws {
+        let sim = try await SimProcess()
+        try await sim.configure(["api": ["utilisateurs": "tech_rejected"]])
+        let cli = try await Cli.withSim(sim)
+        let en = try json(try await cli.run(["onboard", "--check", "--json"]))
+        let fr = try json(try await cli.run(["onboard", "--check", "--json"], env: ["LANG": "fr_FR.UTF-8"]))
+        #expect(en["diagnosis"] as? String == "tech_account_rejected" && fr["diagnosis"] as? String == "tech_account_rejected")
+        let (enMessage, frMessage) = (try #require(en["message"] as? String), try #require(fr["message"] as? String))
+        #expect(enMessage != frMessage, "\(enMessage) / \(frMessage)")
+        #expect(frMessage.contains("compte technique") || frMessage.contains("refus"), "\(frMessage)")
+        let hints = { (o: [String: Any]) in (o["steps"] as? [[String: Any]] ?? []).map { $0["hint"] as? String ?? "" } }
+        #expect(hints(fr).contains { $0.contains("Vérifiez tech-login") }, "\(hints(fr))")
+        #expect(hints(en).contains { $0.contains("Check tech-login") }, "\(hints(en))")
+        #expect(hints(fr).contains { $0.contains("vérifié une fois l'étape en échec corrigée") })
+
+        let soon = Int64(Date().timeIntervalSince1970) + 10 * 86_400
+        let sim2 = try await SimProcess()
+        try await sim2.configure(["password_expiry": String(soon.rfc3339.prefix(10))])
+        let cli2 = try await Cli.withSim(sim2)
+        #expect(try await cli2.run(["config", "set", "siret", "73282932000074", "--env", "sandbox"]).status == 0)
+        let warned = try json(try await cli2.run(["health", "--json", "--lang", "fr"]))
+        #expect(warned["diagnosis"] as? String == "password_expiring")
+        #expect((warned["message"] as? String)?.contains("expire dans") == true, "\(warned)")
+        #expect((warned["warnings"] as? [String])?.allSatisfy { $0.contains("expire dans") } == true, "\(warned)")
+        #expect((warned["notes"] as? [String])?.first?.contains("normal en sandbox") == true, "\(warned)")
+        let human = try await cli2.run(["health", "--lang", "fr"])
+        #expect(human.stdout.contains("expire dans") && human.stderr.contains("normal en sandbox"), "\(human.stdout) \(human.stderr)")
+    }
+
     @Test func passwordCloseToRotationIsAWarning() async throws {
         let sim = try await SimProcess()
         let soon = Int64(Date().timeIntervalSince1970) + 10 * 86_400

@@ -65,7 +65,7 @@ import Testing
         do {
             _ = try await client(sim).post(rattachements, json: body)
             Issue.record("a codeRetour 400 was accepted")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.libelle?.contains("GCU_MSG_05_003") == true)
             #expect(e.status == 400)
         }
@@ -77,7 +77,7 @@ import Testing
         do {
             _ = try await client(sim).post("structures/v1/rechercher", json: Array("{}".utf8))
             Issue.record("accepted")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.api == "structures")
         }
         #expect(try await client(sim).post(rattachements, json: body).codeRetour == 0, "other APIs still pass")
@@ -123,7 +123,7 @@ final class RecordingGateway: HTTPTransport, @unchecked Sendable {
         do {
             _ = try await client.fetch(clientID: SecretBytes(utf8: "id"), clientSecret: SecretBytes(utf8: "secret"), endpoints: Self.retired)
             Issue.record("a token request to the retired gateway was not refused")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.diagnosis == .wrongEndpoint)
             #expect(e.message(.en).contains("shut down in September 2023") && e.message(.en).contains("nothing was sent"), "\(e.message(.en))")
             #expect(e.message(.fr).contains("septembre 2023"))

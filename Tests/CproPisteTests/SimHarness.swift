@@ -65,7 +65,7 @@ func diagnosis(_ body: () async throws -> Void) async -> Diagnosis? {
     do {
         try await body()
         return nil
-    } catch let e as PisteError {
+    } catch let e as Failure {
         return e.diagnosis
     } catch {
         return nil

@@ -48,7 +48,7 @@ import Testing
         do {
             let t = try TokenClient.interpret(answer, receivedAt: 100, host: "h", attempts: 1)
             #expect(t.lifetime == expected, "\(field)")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(expected == nil, "\(field): \(e)")
             #expect(e.diagnosis == .unexpectedResponse)
         } catch {
@@ -100,7 +100,7 @@ import Testing
         do {
             _ = try await provider(sim).token()
             Issue.record("reached a stopped server")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.diagnosis == .unreachable)
             #expect(e.en.contains("127.0.0.1") && e.en.contains("after 3 attempt"), "\(e.en)")
         }
@@ -113,7 +113,7 @@ import Testing
         do {
             _ = try await p.token()
             Issue.record("no timeout")
-        } catch let e as PisteError {
+        } catch let e as Failure {
             #expect(e.diagnosis == .unreachable)
             #expect(e.en.contains("did not answer in time"), "\(e.en)")
         }
@@ -305,6 +305,6 @@ struct CountingPassphrase: PassphraseSource {
 
 struct RefusingPassphrase: PassphraseSource {
     func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
-        throw VaultLocked("asked for the passphrase", fr: "phrase de passe demandée")
+        throw Failure.vaultLocked("asked for the passphrase", fr: "phrase de passe demandée")
     }
 }

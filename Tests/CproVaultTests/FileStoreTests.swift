@@ -14,7 +14,7 @@ struct FixedPassphrase: PassphraseSource {
 
 struct NoPassphrase: PassphraseSource {
     func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
-        throw VaultLocked("no passphrase", fr: "pas de phrase de passe")
+        throw Failure.vaultLocked("no passphrase", fr: "pas de phrase de passe")
     }
 }
 

@@ -49,7 +49,7 @@ struct CredsRotate: AsyncParsableCommand {
         let endpoints = try ctx.endpoints()
         do {
             try await verify(target, fresh, creds, ctx, store: store, endpoints: endpoints)
-        } catch let e as PisteError {
+        } catch let e as Failure {
             ctx.output.say("The new \(target.rawValue) was refused; the stored one is unchanged.",
                            "Le nouveau \(target.rawValue) a été refusé ; celui enregistré est inchangé.")
             throw e
@@ -84,7 +84,7 @@ struct CredsRotate: AsyncParsableCommand {
         return first
     }
 
-    /// Throws the PisteError that refused the new value.
+    /// Throws the Failure that refused the new value.
     func verify(_ field: StoredField, _ value: SecretBytes, _ creds: Credentials, _ ctx: Context, store: CredentialStore, endpoints: Endpoints) async throws {
         guard let id = creds[.clientID] else { return }
         if field == .clientSecret {

@@ -114,11 +114,11 @@ func storedFields(_ names: [String], allWhenEmpty: Bool) throws -> [StoredField]
 }
 
 /// A field the user asked for is not stored.
-struct NotSet: DiagnosedError {
+struct NotSet: CproError {
     let field: String
     let selection: String
     let backend: BackendKind
-    var diagnosis: Diagnosis { .credentialsMissing }
+    var diagnosis: Diagnosis? { .credentialsMissing }
     func message(_ lang: Language) -> String {
         lang.pick(
             "\(field) is not set for \(selection) in the \(backend.rawValue) backend: run `cpro creds set \(field)`",

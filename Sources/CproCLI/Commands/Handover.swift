@@ -310,7 +310,7 @@ struct Api: AsyncParsableCommand {
         do {
             let answer = try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce })
             Output.write(1, answer.body + [0x0A])
-        } catch let e as PisteError where e.diagnosis == .chorusError {
+        } catch let e as Failure where e.diagnosis == .chorusError {
             if let raw = e.body {
                 Output.write(1, raw + [0x0A])
                 if ctx.output.json {

@@ -26,23 +26,22 @@ func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, 
         let endpoints = try ctx.settings.endpoints(profile, env)
         let checker = Checker(
             store: store, profile: profile, environment: env, endpoints: endpoints, transport: ctx.transport,
-            tokens: scoped.tokenProvider(store, endpoints: endpoints), lang: ctx.lang, options: options, logger: ctx.logger)
+            tokens: scoped.tokenProvider(store, endpoints: endpoints), options: options, logger: ctx.logger)
         return await checker.run()
     } catch {
-        let message = (error as? CproError)?.message(ctx.lang) ?? "\(error)"
-        return .failure(profile, env, (error as? DiagnosedError)?.diagnosis ?? .unexpectedResponse, message, lang: ctx.lang)
+        return .failure(profile, env, (error as? CproError) ?? Failure("\(error)", fr: "\(error)"), default: .unexpectedResponse)
     }
 }
 
 /// Prints a report for people, on stdout (data) and the fix on stderr.
 func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
     let label = r.status.rawValue.uppercased()
-    ctx.output.data("\(label) \(r.profile) / \(r.environment.rawValue): \(r.diagnosis.rawValue): \(r.message) (\(r.durationMs) ms)\n")
+    ctx.output.data("\(label) \(r.profile) / \(r.environment.rawValue): \(r.diagnosis.rawValue): \(r.message(ctx.lang)) (\(r.durationMs) ms)\n")
     if steps {
         for s in r.steps {
             let mark = switch s.status { case .ok: "✓"; case .failed: "✗"; case .skipped: "·"; case .manual: "?" }
             ctx.output.data("  \(mark) \(s.id.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(s.id.title(ctx.lang))\n")
-            if !s.hint.isEmpty && s.status != .ok { ctx.output.data("      \(s.hint)\n") }
+            if !s.hint.isEmpty && s.status != .ok { ctx.output.data("      \(s.hint(ctx.lang))\n") }
         }
     } else if let step = r.stepToFix {
         ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
@@ -54,9 +53,9 @@ func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
         ctx.output.data("  \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n")
     }
     for w in r.warnings where w != r.message {
-        ctx.output.warn(Failure(w, fr: w))
+        ctx.output.warn(Failure(w.en, fr: w.fr))
     }
-    for n in r.notes { ctx.output.say("note: " + n, "note : " + n) }
+    for n in r.notes { ctx.output.say("note: " + n.en, "note : " + n.fr) }
 }
 
 struct HealthCommand: AsyncParsableCommand {
@@ -139,8 +138,7 @@ struct HealthCommand: AsyncParsableCommand {
             do {
                 listed = try await store.list()
             } catch {
-                return [CheckReport.failure(ctx.profile, ctx.pisteEnvironment, .vaultLocked,
-                                            (error as? CproError)?.message(ctx.lang) ?? "\(error)", lang: ctx.lang)]
+                return [CheckReport.failure(ctx.profile, ctx.pisteEnvironment, (error as? CproError) ?? Failure("\(error)", fr: "\(error)"), default: .vaultLocked)]
             }
             targets = Array(Set(listed.keys.map { "\($0.profile.value)\u{0}\($0.environment.rawValue)" })).sorted().compactMap {
                 let parts = $0.split(separator: "\u{0}")
@@ -182,13 +180,10 @@ struct HealthCommand: AsyncParsableCommand {
             try emit(Monitoring.prometheus(reports, now: ctx.now), lang: ctx.lang)
         case .json, .text:
             if ctx.output.json {
-                let object: [String: Any] = all ? ["status": worst.rawValue, "checks": reports.map(\.healthJSON)] : reports[0].healthJSON
-                if output != nil {
-                    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-                    try emit(String(decoding: data, as: UTF8.self) + "\n", lang: ctx.lang)
-                } else {
-                    ctx.output.json(object)
-                }
+                let bytes = all
+                    ? Output.encoded(AllChecksJSON(status: worst.rawValue, checks: reports.map { $0.healthJSON(ctx.lang) }))
+                    : Output.encoded(reports[0].healthJSON(ctx.lang))
+                try emit(String(decoding: bytes, as: UTF8.self) + "\n", lang: ctx.lang)
             } else if output != nil {
                 throw Failure("--output needs --format json, nagios or prometheus", fr: "--output demande --format json, nagios ou prometheus")
             } else {
@@ -213,6 +208,12 @@ struct HealthCommand: AsyncParsableCommand {
                 fr: "impossible d'écrire \(output) : \((error as? CproError)?.message(.fr) ?? "\(error)")")
         }
     }
+}
+
+/// `cpro health --all --json`: the worst status and every check.
+struct AllChecksJSON: Encodable {
+    let status: String
+    let checks: [ReportJSON]
 }
 
 enum HealthFormat: String, ExpressibleByArgument, CaseIterable, Sendable {

@@ -50,7 +50,7 @@ struct Onboard: AsyncParsableCommand {
     func report(_ ctx: Context) async throws {
         let store = try ctx.store()
         let r = await runCheck(ctx, store, ctx.profile, ctx.pisteEnvironment, onboarding: true)
-        if ctx.output.json { ctx.output.json(r.onboardingJSON) } else { printHuman(r, ctx, steps: true) }
+        if ctx.output.json { ctx.output.json(r.onboardingJSON(ctx.lang)) } else { printHuman(r, ctx, steps: true) }
         if r.status != .ok { throw ExitCode(r.status.exitCode) }
     }
 }
@@ -63,6 +63,7 @@ struct Wizard {
     var lang: Language { ctx.lang }
 
     struct Quit: CproError {
+        var diagnosis: Diagnosis? { nil }
         func message(_ l: Language) -> String {
             l.pick("stopped; what was verified is saved. Run `cpro onboard` again to resume.",
                    "arrêté ; ce qui a été vérifié est enregistré. Relancez `cpro onboard` pour reprendre.")
@@ -123,9 +124,9 @@ struct Wizard {
                 say("✓ PISTE accepted the client ID and secret.", "✓ PISTE a accepté le client ID et le secret.")
                 try await save([.clientID: id, .clientSecret: secret], store: store, creds: &creds, verified: true, now: now)
                 break
-            } catch let e as PisteError {
+            } catch let e as Failure where e.diagnosis != nil {
                 say("✗ " + e.message(lang), "✗ " + e.message(lang))
-                tty.write("   " + Advice.fix(e.diagnosis, env, lang) + "\n")
+                tty.write("   " + Advice.fix(e.diagnosis!, env, lang) + "\n")
                 switch try choose() {
                 case "s":
                     try await save([.clientID: id, .clientSecret: secret], store: store, creds: &creds, verified: false, now: now)
@@ -155,17 +156,17 @@ struct Wizard {
             let report = await runCheck(ctx, snapshot, ctx.profile, env, onboarding: true)
             if report.ready {
                 try await save([.techLogin: login, .techPassword: password], store: store, creds: &creds, verified: true, now: now)
-                say("✓ " + report.message, "✓ " + report.message)
+                say("✓ " + report.message.en, "✓ " + report.message.fr)
                 for s in report.structures ?? [] { tty.write("   \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n") }
-                for w in report.warnings { tty.write("   ! \(w)\n") }
-                for n in report.notes { tty.write("   \(n)\n") }
+                for w in report.warnings { tty.write("   ! \(w(lang))\n") }
+                for n in report.notes { tty.write("   \(n(lang))\n") }
                 if typedPassword { try askPasswordDate(env) }
                 try raccordement(env)
                 say("Done: \(ctx.profile) / \(env.rawValue) is ready. `cpro health --env \(env.rawValue)` checks it any time.",
                     "Terminé : \(ctx.profile) / \(env.rawValue) est prêt. `cpro health --env \(env.rawValue)` le vérifie à tout moment.")
                 return
             }
-            say("✗ \(report.failedStep?.rawValue ?? ""): " + report.message, "✗ \(report.failedStep?.rawValue ?? "") : " + report.message)
+            say("✗ \(report.failedStep?.rawValue ?? ""): " + report.message.en, "✗ \(report.failedStep?.rawValue ?? "") : " + report.message.fr)
             tty.write("   " + Advice.fix(report.diagnosis, env, lang) + "\n")
             let techAtFault = report.failedStep == .technicalAccount
             switch try choose() {
