@@ -39,11 +39,6 @@ public struct Output: Sendable {
         return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
     }
 
-    public func json(_ object: Any) {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        Self.write(1, Array(data) + [0x0A])
-    }
-
     static func write(_ fd: Int32, _ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write(fd, $0) }
     }

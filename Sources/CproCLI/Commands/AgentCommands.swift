@@ -48,9 +48,7 @@ struct VaultUnlock: AsyncParsableCommand {
                 fr: "l'agent de session n'a pas répondu sur \(client.socketPath) ; voir \(AgentLauncher.logPath(ctx))")
         }
         if ctx.output.json {
-            ctx.output.json([
-                "unlocked": true, "idle_seconds": Int(idle), "agent_pid": Int(status.pid), "socket": client.socketPath,
-            ] as [String: Any])
+            ctx.output.json(VaultUnlockedJSON(unlocked: true, idleSeconds: Int(idle), agentPID: Int(status.pid), socket: client.socketPath))
         }
         if idle == 0 {
             ctx.output.say("Unlocked \(store.path) until logout (or `cpro vault lock`).",
@@ -93,7 +91,7 @@ struct VaultLock: AsyncParsableCommand {
         let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
         let wasRunning = client.lock()
         if ctx.output.json {
-            ctx.output.json(["locked": true, "agent_was_running": wasRunning])
+            ctx.output.json(VaultLockedJSON(locked: true, agentWasRunning: wasRunning))
         }
         if wasRunning {
             ctx.output.say("Locked: the session agent wiped the vault's key.", "Verrouillé : l'agent de session a effacé la clé du coffre.")

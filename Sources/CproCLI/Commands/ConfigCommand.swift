@@ -56,15 +56,6 @@ enum ConfigKey {
         }
     }
 
-    static func json(_ v: Config.Value?) -> Any {
-        switch v {
-        case .string(let s)?: s
-        case .integer(let i)?: i
-        case .bool(let b)?: b
-        case nil: NSNull()
-        }
-    }
-
     static func scope(_ key: String, _ ctx: Context) -> String {
         scoped.contains(key) ? "\(ctx.profile.value).\(ctx.pisteEnvironment.rawValue)" : "global"
     }
@@ -80,7 +71,7 @@ struct ConfigGet: AsyncParsableCommand {
         let ctx = try Context(globals)
         let value = ctx.settings.config.values[try ConfigKey.section(key, ctx)]?[key]
         if ctx.output.json {
-            ctx.output.json(["key": key, "value": ConfigKey.json(value), "scope": ConfigKey.scope(key, ctx)])
+            ctx.output.json(ConfigGetJSON(key: key, value: ConfigValueJSON(value: value), scope: ConfigKey.scope(key, ctx)))
         } else if let value {
             ctx.output.data(ConfigKey.text(value) + "\n")
         }
@@ -140,11 +131,10 @@ struct ConfigList: AsyncParsableCommand {
         }
         let endpoints = try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)
         if ctx.output.json {
-            ctx.output.json([
-                "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue, "file": ctx.settings.paths.configFile,
-                "settings": Dictionary(uniqueKeysWithValues: rows.map { ($0.0, ConfigKey.json($0.1)) }),
-                "effective": ["oauth_url": endpoints.oauthURL, "api_url": endpoints.apiURL],
-            ])
+            ctx.output.json(ConfigListJSON(
+                profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue, file: ctx.settings.paths.configFile,
+                settings: Dictionary(uniqueKeysWithValues: rows.map { ($0.0, ConfigValueJSON(value: $0.1)) }),
+                effective: ["oauth_url": endpoints.oauthURL, "api_url": endpoints.apiURL]))
             return
         }
         for (key, value, scope) in rows {

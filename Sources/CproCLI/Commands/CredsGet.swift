@@ -30,10 +30,9 @@ struct CredsGet: AsyncParsableCommand {
             value = try creds.cproAccount()
         }
         if ctx.output.json {
-            ctx.output.json([
-                "field": wanted.name, "value": value.unprotectedString,
-                "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue,
-            ])
+            ctx.output.json(CredsValueJSON(
+                field: wanted.name, value: value.unprotectedString,
+                profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue))
         } else {
             ctx.output.data(secret: value)
         }

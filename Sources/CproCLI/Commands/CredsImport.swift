@@ -106,10 +106,8 @@ struct CredsImport: AsyncParsableCommand {
         }
         let names = values.keys.sorted().map(\.rawValue)
         if ctx.output.json {
-            ctx.output.json([
-                "stored": names, "endpoints": endpointChanges.map(\.0),
-                "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue,
-            ])
+            ctx.output.json(CredsImportedJSON(
+                stored: names, endpoints: endpointChanges.map(\.0), profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue))
         } else {
             ctx.output.say(
                 "Imported \(names.joined(separator: ", ")) for \(ctx.selection).",

@@ -32,17 +32,15 @@ struct CredsList: AsyncParsableCommand {
         order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
 
         if ctx.output.json {
-            let entries: [[String: Any]] = order.map { p, e in
+            let entries = order.map { p, e in
                 let set = rows["\(p.value)/\(e.rawValue)"]!
-                var fields: [String: Any] = [:]
+                var fields: [String: CredsListJSON.Field] = [:]
                 for f in StoredField.allCases {
-                    var entry: [String: Any] = ["set": set[f] != nil]
-                    if let when = set[f], let w = when { entry["set_at"] = w.rfc3339 }
-                    fields[f.rawValue] = entry
+                    fields[f.rawValue] = .init(set: set[f] != nil, setAt: set[f].flatMap { $0 }?.rfc3339)
                 }
-                return ["profile": p.value, "environment": e.rawValue, "fields": fields]
+                return CredsListJSON.Entry(profile: p.value, environment: e.rawValue, fields: fields)
             }
-            ctx.output.json(["backend": store.kind.rawValue, "entries": entries])
+            ctx.output.json(CredsListJSON(backend: store.kind.rawValue, entries: entries))
             return
         }
         if order.isEmpty {

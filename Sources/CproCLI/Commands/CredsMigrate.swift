@@ -62,7 +62,7 @@ struct CredsMigrate: AsyncParsableCommand {
                            "\(removed.count) valeur(s) supprimée(s) du backend \(source.kind.rawValue).")
         }
         if ctx.output.json {
-            ctx.output.json(["copied": names, "from": source.kind.rawValue, "to": target.rawValue, "removed_source": removeSource])
+            ctx.output.json(CredsMigratedJSON(copied: names, from: source.kind.rawValue, to: target.rawValue, removedSource: removeSource))
         }
     }
 }

@@ -18,7 +18,7 @@ struct CredsRemove: AsyncParsableCommand {
         let store = try ctx.store()
         let removed = try await store.remove(targets.map(ctx.key)).map(\.field.rawValue)
         if ctx.output.json {
-            ctx.output.json(["removed": removed, "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue])
+            ctx.output.json(CredsRemovedJSON(removed: removed, profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue))
         } else if removed.isEmpty {
             ctx.output.say("Nothing to remove for \(ctx.selection).", "Rien à supprimer pour \(ctx.selection).")
         } else {

@@ -63,7 +63,7 @@ struct CredsRotate: AsyncParsableCommand {
             }
         }
         if ctx.output.json {
-            ctx.output.json(["rotated": target.rawValue, "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue, "verified": true])
+            ctx.output.json(CredsRotatedJSON(rotated: target.rawValue, profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue, verified: true))
         } else {
             ctx.output.say("PISTE accepted the new \(target.rawValue); stored for \(ctx.selection).",
                            "PISTE a accepté le nouveau \(target.rawValue) ; enregistré pour \(ctx.selection).")

@@ -61,10 +61,8 @@ struct CredsSet: AsyncParsableCommand {
         let names = values.keys.sorted().map(\.field.rawValue)
         ctx.logger.debug("stored \(names.joined(separator: ", ")) for \(ctx.selection)")
         if ctx.output.json {
-            ctx.output.json([
-                "stored": names, "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue,
-                "backend": store.kind.rawValue,
-            ])
+            ctx.output.json(CredsStoredJSON(
+                stored: names, profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue, backend: store.kind.rawValue))
         } else {
             ctx.output.say(
                 "Stored \(names.joined(separator: ", ")) for \(ctx.selection) (\(store.kind.rawValue) backend).",

@@ -25,10 +25,7 @@ struct TokenCommand: AsyncParsableCommand {
         let ctx = try Context(globals)
         let token = try await ctx.tokenProvider(try ctx.store(), endpoints: try ctx.endpoints()).token(refresh: refresh)
         if ctx.output.json {
-            ctx.output.json([
-                "access_token": token.value.unprotectedString, "token_type": token.type,
-                "expires_at": token.expiresAt.rfc3339,
-            ])
+            ctx.output.json(TokenJSON(accessToken: token.value.unprotectedString, tokenType: token.type, expiresAt: token.expiresAt.rfc3339))
         } else {
             ctx.output.data(secret: token.value)
         }
@@ -45,7 +42,7 @@ struct TokenClear: AsyncParsableCommand {
         let ctx = try Context(globals)
         let cleared = try ctx.tokenProvider(try ctx.store(), endpoints: try ctx.settings.endpoints(ctx.profile, ctx.pisteEnvironment)).clear()
         if ctx.output.json {
-            ctx.output.json(["cleared": cleared, "profile": ctx.profile.value, "environment": ctx.pisteEnvironment.rawValue])
+            ctx.output.json(TokenClearedJSON(cleared: cleared, profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue))
         } else if cleared {
             ctx.output.say("Forgot the cached token of \(ctx.selection).", "Jeton en cache de \(ctx.selection) oublié.")
         } else {

@@ -47,7 +47,7 @@ struct VaultInit: AsyncParsableCommand {
                 "Backend par défaut \(ctx.backend.rawValue) enregistré dans \(ctx.settings.paths.configFile).")
         }
         if ctx.output.json {
-            ctx.output.json(["backend": ctx.backend.rawValue, "created": true])
+            ctx.output.json(VaultCreatedJSON(backend: ctx.backend.rawValue, created: true))
         }
     }
 }
@@ -83,12 +83,9 @@ struct VaultStatus: AsyncParsableCommand {
             }
         }
         if ctx.output.json {
-            var object: [String: Any] = [
-                "backend": status.backend.rawValue, "location": status.location, "state": status.state.rawValue,
-                "details": status.details, "config": ctx.settings.paths.configFile,
-            ]
-            if let m = status.message(ctx.lang) { object["message"] = m }
-            ctx.output.json(object)
+            ctx.output.json(VaultStatusJSON(
+                backend: status.backend.rawValue, location: status.location, state: status.state.rawValue,
+                details: status.details, config: ctx.settings.paths.configFile, message: status.message(ctx.lang)))
             return
         }
         ctx.output.data("backend:  \(status.backend.rawValue)\n")
