@@ -2,6 +2,11 @@
 import AsyncHTTPClient
 import CproHTTP
 @_exported import struct CproPiste.AccessToken
+@_exported import struct CproPiste.ChorusAnswer
+@_exported import enum CproPiste.JSONScalar
+@_exported import struct CproPiste.LinkedStructure
+@_exported import struct CproPiste.LinkedStructuresPage
+@_exported import struct CproPiste.LinkedStructuresRequest
 import CproPiste
 import CproVault
 import Foundation
@@ -96,37 +101,21 @@ public final class CproClient: Sendable {
             throw Failure("the request for \(path) cannot be encoded as JSON: \(error)",
                           fr: "la requête pour \(path) ne peut pas être encodée en JSON : \(error)")
         }
-        let raw = try await sendRaw(path, json: Array(body), retry: retry)
-        do {
-            return try JSONDecoder().decode(Response.self, from: Data(raw))
-        } catch {
-            throw Failure(
-                .unexpectedResponse,
-                "the answer of \(path) does not have the expected shape (\(Self.describe(error)))",
-                fr: "la réponse de \(path) n'a pas la forme attendue (\(Self.describe(error)))")
-        }
+        return try await call(path, json: Array(body), retry: retry).decode(Response.self)
     }
 
     /// The same call with the body as bytes, and the answer's bytes back.
     public func sendRaw(_ path: String, json body: [UInt8], retry: Bool? = nil) async throws -> [UInt8] {
+        try await call(path, json: body, retry: retry).body
+    }
+
+    /// The call itself: its answer, envelope checked, for the caller to decode.
+    public func call(_ path: String, json body: [UInt8], retry: Bool? = nil) async throws -> ChorusAnswer {
         let client = ChorusClient(
             transport: transport(), tokens: tokens, endpoints: endpoints,
             cproAccount: try await account.current(), logger: logger)
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
-        return try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce }).body
-    }
-
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, let c): "no \(path(c.codingPath + [key]))"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): "wrong type at \(path(c.codingPath))"
-        case DecodingError.dataCorrupted(let c): c.codingPath.isEmpty ? "not JSON" : "bad value at \(path(c.codingPath))"
-        default: "\(error)"
-        }
-    }
-
-    static func path(_ keys: [CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        return try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce })
     }
 }
 

@@ -5,30 +5,6 @@ import CproVault
 import Foundation
 import Logging
 
-public struct LinkedStructure: Sendable, Equatable, Encodable {
-    public let idStructure: Int?
-    public let identifiantStructure: String
-    public let designationStructure: String
-    public let typeIdentifiantStructure: String?
-    /// statutRattachementStructure and statutUtilisateur, when given.
-    public var structureStatus: String? = nil
-    public var userStatus: String? = nil
-
-    /// The names of the rattachements answer, so that `--json` shows what
-    /// Chorus Pro sent.
-    enum CodingKeys: String, CodingKey {
-        case idStructure, identifiantStructure, designationStructure, typeIdentifiantStructure
-        case structureStatus = "statutRattachementStructure"
-        case userStatus = "statutUtilisateur"
-    }
-
-    static func isActive(_ status: String?) -> Bool {
-        guard let s = status?.uppercased() else { return true }
-        return ["ACTIF", "ACTIVE", "ACTIVEE", "ACTIVÉ", "ACTIVÉE"].contains(s)
-    }
-    public var isActive: Bool { Self.isActive(structureStatus) && Self.isActive(userStatus) }
-}
-
 public enum HealthStatus: String, Sendable, Comparable {
     case ok, warning, critical, unknown
 
@@ -442,7 +418,7 @@ public struct Checker: Sendable {
         let inactive = list.filter { !$0.isActive }
         if !inactive.isEmpty {
             let names = inactive.prefix(5).map {
-                "\(ServerText.oneLine($0.designationStructure, limit: 60)) (\($0.identifiantStructure): \(ServerText.oneLine($0.structureStatus ?? "-", limit: 20))/\(ServerText.oneLine($0.userStatus ?? "-", limit: 20)))"
+                "\(ServerText.oneLine($0.designationStructure, limit: 60)) (\($0.identifiantStructure): \(ServerText.oneLine($0.statutRattachementStructure ?? "-", limit: 20))/\(ServerText.oneLine($0.statutUtilisateur ?? "-", limit: 20)))"
             }.joined(separator: ", ") + (inactive.count > 5 ? ", …" : "")
             p.concerns.append((.structureInactive, Text(
                 "\(inactive.count) linked structure(s) not active: \(names)",
@@ -459,9 +435,9 @@ public struct Checker: Sendable {
         var out: [LinkedStructure] = []
         var page = 1
         while page <= options.maxPages {
-            let body = #"{"parametresRecherche":{"nbResultatsParPage":100,"pageResultatDemandee":\#(page)}}"#
-            let answer = try await client.post("utilisateurs/v1/monCompte/recuperer/rattachements", json: Array(body.utf8))
-            let (list, pages) = Self.linkedStructures(in: answer.object)
+            let body = try JSONEncoder().encode(LinkedStructuresRequest(page: page))
+            let answer = try await client.post(LinkedStructuresPage.path, json: Array(body))
+            let (list, pages) = Self.linkedStructures(in: answer)
             out += list
             if page >= pages || list.isEmpty { break }
             page += 1
@@ -469,21 +445,12 @@ public struct Checker: Sendable {
         return out
     }
 
-    /// One page of rattachements and the page count the answer announces.
-    package static func linkedStructures(in object: [String: Any]) -> (list: [LinkedStructure], pages: Int) {
-        // One third-party guide names the list listeRattachements: accept both.
-        let list = (object["listeStructureRattachement"] ?? object["listeRattachements"]) as? [[String: Any]] ?? []
-        let structures = list.map { item in
-            LinkedStructure(
-                idStructure: ChorusAnswer.code(item["idStructure"]),
-                identifiantStructure: item["identifiantStructure"] as? String ?? (item["identifiantStructure"].map { "\($0)" } ?? ""),
-                designationStructure: item["designationStructure"] as? String ?? "",
-                typeIdentifiantStructure: item["typeIdentifiantStructure"] as? String,
-                structureStatus: item["statutRattachementStructure"] as? String,
-                userStatus: item["statutUtilisateur"] as? String)
-        }
-        let params = object["parametresRetour"] as? [String: Any]
-        return (structures, ChorusAnswer.code(params?["pages"]) ?? 1)
+    /// One page of rattachements and the page count the answer announces;
+    /// read leniently (LinkedStructuresPage): the envelope already proved it
+    /// is a JSON object.
+    package static func linkedStructures(in answer: ChorusAnswer) -> (list: [LinkedStructure], pages: Int) {
+        guard let page = try? answer.decode(LinkedStructuresPage.self) else { return ([], 1) }
+        return (page.structures, page.pages)
     }
 
     /// Which of Structures, Factures and Transverses the gateway refuses,
@@ -514,9 +481,13 @@ public struct Checker: Sendable {
     func passwordExpiry(_ client: ChorusClient, structure: Int) async -> Int64? {
         let body = #"{"idStructureCPP":\#(structure),"codeLangue":"fr"}"#
         guard let answer = try? await client.post("structures/v1/consulter", json: Array(body.utf8)),
-              let info = answer.object["informationGenerales"] as? [String: Any],
-              let raw = info["dateExpirationMotPasseCompteTech"]
+              let expiry = (try? answer.decode(StructureDetails.self))?.passwordExpiry
         else { return nil }
-        return DateText.chorus(raw)
+        switch expiry {
+        case .string(let text): return DateText.chorus(text)
+        case .integer(let n): return DateText.chorus(n)
+        case .number(let d): return DateText.chorus(d)
+        case .bool, .null: return nil
+        }
     }
 }

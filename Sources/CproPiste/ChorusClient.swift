@@ -3,18 +3,53 @@ import CproHTTP
 import Foundation
 import Logging
 
-/// An answer from the Chorus Pro API with its `codeRetour` envelope read.
-public struct ChorusAnswer: @unchecked Sendable {
+/// An answer from the Chorus Pro API with its `codeRetour` envelope read;
+/// the rest is decoded by the caller into the type it expects.
+public struct ChorusAnswer: Sendable {
     public let status: Int
     public let body: [UInt8]
-    public let object: [String: Any]
-    public var codeRetour: Int? { Self.code(object["codeRetour"]) }
-    public var libelle: String? { object["libelle"] as? String }
+    public let path: String
+    public let codeRetour: Int?
+    public let libelle: String?
 
-    public static func code(_ v: Any?) -> Int? {
-        if let n = v as? Int { return n }
-        if let s = v as? String { return Int(s.trimmingCharacters(in: .whitespaces)) }
-        return nil
+    /// The envelope's two fields, whatever else the object holds. A field
+    /// of an unexpected type is read as absent, as before any decoding.
+    struct Envelope: Decodable {
+        let codeRetour: Int?
+        let libelle: String?
+        enum CodingKeys: String, CodingKey { case codeRetour, libelle }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            codeRetour = (try? c.decodeIfPresent(JSONScalar.self, forKey: .codeRetour))??.integer
+            libelle = (try? c.decodeIfPresent(JSONScalar.self, forKey: .libelle))??.string
+        }
+    }
+
+    /// The answer as `T`; a different shape is `unexpected_response`, naming
+    /// where it differs (never a value).
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch {
+            let what = Self.describe(error)
+            throw Failure(
+                .unexpectedResponse,
+                "the answer of \(path) does not have the expected shape (\(what))",
+                fr: "la réponse de \(path) n'a pas la forme attendue (\(what))", status: status)
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let c): "no \(where_(c.codingPath + [key]))"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): "wrong type at \(where_(c.codingPath))"
+        case DecodingError.dataCorrupted(let c): c.codingPath.isEmpty ? "not JSON" : "bad value at \(where_(c.codingPath))"
+        default: "\(type(of: error))"
+        }
+    }
+
+    static func where_(_ keys: [CodingKey]) -> String {
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 }
 
@@ -182,15 +217,14 @@ public struct ChorusClient: Sendable {
         default:
             break
         }
-        let parsed = try? JSONSerialization.jsonObject(with: Data(r.body))
-        guard let object = parsed as? [String: Any] else {
+        guard let envelope = try? JSONDecoder().decode(ChorusAnswer.Envelope.self, from: Data(r.body)) else {
             throw Failure(
                 .unexpectedResponse,
                 "\(path) answered HTTP \(r.status) with \(r.body.isEmpty ? "an empty body" : "a body that is not a JSON object")",
                 fr: "\(path) a répondu HTTP \(r.status) avec \(r.body.isEmpty ? "un corps vide" : "un corps qui n'est pas un objet JSON")",
                 status: r.status)
         }
-        let answer = ChorusAnswer(status: r.status, body: r.body, object: object)
+        let answer = ChorusAnswer(status: r.status, body: r.body, path: path, codeRetour: envelope.codeRetour, libelle: envelope.libelle)
         if let code = answer.codeRetour, code != 0 {
             let libelle = ServerText.oneLine(answer.libelle ?? "")
             throw Failure(

@@ -57,10 +57,10 @@ public struct TokenClient: Sendable {
     }
 
     package static func interpret(_ response: HTTPResponse, receivedAt: Int64, host: String, attempts: Int) throws -> AccessToken {
-        let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        let answer = try? JSONDecoder().decode(TokenAnswer.self, from: Data(response.body))
         switch response.status {
         case 200:
-            guard let object, let token = object["access_token"] as? String, !token.isEmpty,
+            guard let answer, let token = answer.accessToken, !token.isEmpty,
                   token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
             else {
                 throw Failure(
@@ -68,23 +68,22 @@ public struct TokenClient: Sendable {
                     "the token endpoint \(host) answered 200 without a usable access_token",
                     fr: "le point d'accès jeton \(host) a répondu 200 sans access_token exploitable", status: 200)
             }
-            let type = object["token_type"] as? String ?? "Bearer"
+            let type = answer.tokenType ?? "Bearer"
             guard type.lowercased() == "bearer" else {
                 throw Failure(.unexpectedResponse, "the token endpoint returned a token of type \(ServerText.oneLine(type, limit: 20)), not Bearer",
                                  fr: "le point d'accès jeton a renvoyé un jeton de type \(ServerText.oneLine(type, limit: 20)), pas Bearer", status: 200)
             }
             // PISTE's documented lifetime when a server omits it; anything
-            // present must be a whole number of seconds (JSONSerialization
-            // alone would read `true` as 1 and `1e30` or "soon" as nothing).
-            let lifetime = (try? JSONDecoder().decode(Lifetime.self, from: Data(response.body)))?.seconds
-            guard let expiresIn = object["expires_in"] == nil ? 3600 : lifetime, expiresIn > 0 && expiresIn <= 86_400 * 30 else {
+            // present must be a whole number of seconds (`true`, `1e30`,
+            // 3600.5 or "soon" are refused, not guessed at).
+            guard let expiresIn = answer.hasLifetime ? answer.lifetime : 3600, expiresIn > 0 && expiresIn <= 86_400 * 30 else {
                 throw Failure(.unexpectedResponse, "the token endpoint answered an implausible expires_in",
                                  fr: "le point d'accès jeton a répondu un expires_in invraisemblable", status: 200)
             }
             return AccessToken(value: SecretBytes(utf8: token), type: "Bearer", obtainedAt: receivedAt, expiresAt: receivedAt + expiresIn)
         case 400, 401, 403:
-            let error = (object?["error"] as? String).map { ServerText.oneLine($0, limit: 60) }
-            let description = (object?["error_description"] as? String).map { ServerText.oneLine($0) }
+            let error = answer?.error.map { ServerText.oneLine($0, limit: 60) }
+            let description = answer?.errorDescription.map { ServerText.oneLine($0) }
             let said = [error, description].compactMap { $0 }.joined(separator: ": ")
             if error == "invalid_client" {
                 throw Failure(
@@ -111,18 +110,36 @@ public struct TokenClient: Sendable {
     }
 }
 
-/// `expires_in` as OAuth servers send it: a JSON integer, or a string of digits.
-struct Lifetime: Decodable {
-    let seconds: Int64?
-    enum Key: String, CodingKey { case expires_in }
+/// The token endpoint's JSON answer (RFC 6749 5.1 and 5.2). A field of an
+/// unexpected type reads as absent; `expires_in` is a JSON integer or a
+/// string of digits, anything else present is no lifetime at all.
+struct TokenAnswer: Decodable {
+    let accessToken: String?
+    let tokenType: String?
+    let hasLifetime: Bool
+    let lifetime: Int64?
+    let error: String?
+    let errorDescription: String?
+
+    enum Key: String, CodingKey {
+        case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in"
+        case error, errorDescription = "error_description"
+    }
+
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        if let n = try? c.decode(Int64.self, forKey: .expires_in) {
-            seconds = n
-        } else if let s = try? c.decode(String.self, forKey: .expires_in), !s.isEmpty, s.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
-            seconds = Int64(s)
+        func text(_ key: Key) -> String? { (try? c.decodeIfPresent(String.self, forKey: key)) ?? nil }
+        accessToken = text(.accessToken)
+        tokenType = text(.tokenType)
+        error = text(.error)
+        errorDescription = text(.errorDescription)
+        hasLifetime = c.contains(.expiresIn)
+        if let n = try? c.decode(Int64.self, forKey: .expiresIn) {
+            lifetime = n
+        } else if let s = text(.expiresIn), !s.isEmpty, s.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            lifetime = Int64(s)
         } else {
-            seconds = nil
+            lifetime = nil
         }
     }
 }

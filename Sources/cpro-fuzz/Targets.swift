@@ -125,7 +125,7 @@ enum Targets {
         let endpoints = Endpoints(oauthURL: "https://oauth.fuzz", apiURL: "https://api.fuzz/cpro")
         guard let answer = try? ChorusClient.interpret(response, path: "utilisateurs/v1/monCompte/recuperer/rattachements", endpoints: endpoints)
         else { return }
-        _ = Checker.linkedStructures(in: answer.object)
+        _ = Checker.linkedStructures(in: answer)
     }
 
     /// Up to four values (split on 0xFF) exported as JSON and read back by

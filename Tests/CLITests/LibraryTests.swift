@@ -37,7 +37,7 @@ import Glibc
                 for _ in 0..<200 {
                     group.addTask {
                         try await client.send(CproClient.linkedStructuresPath, LinkedStructuresRequest(page: 1),
-                                              as: LinkedStructuresAnswer.self).listeStructureRattachement?.count ?? -1
+                                              as: LinkedStructuresPage.self).structures.count
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

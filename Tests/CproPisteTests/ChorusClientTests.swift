@@ -20,7 +20,7 @@ import Testing
         let sim = try await SimHarness.start()
         let answer = try await client(sim).post(rattachements, json: body)
         #expect(answer.codeRetour == 0)
-        #expect((answer.object["listeStructureRattachement"] as? [Any])?.count == 3)
+        #expect(try answer.decode(LinkedStructuresPage.self).structures.count == 3)
     }
 
     @Test func aRevokedTokenIsRefreshedOnceAndTheCallRetried() async throws {

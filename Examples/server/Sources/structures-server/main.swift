@@ -32,7 +32,7 @@ struct StructuresServer: AsyncParsableCommand {
                 // The library renders nothing itself: the application chooses
                 // the language (and what to show of a failure).
                 var object = ["error": error.message(.en)]
-                if let d = error as? CproError { object["diagnosis"] = d.diagnosis.rawValue }
+                if let d = error.diagnosis { object["diagnosis"] = d.rawValue }
                 return Self.json(.badGateway, try JSONEncoder().encode(object))
             }
         }
