@@ -223,29 +223,26 @@ public actor TokenProvider {
         package let token: AccessToken
 
         package static func decode(_ p: UnsafeRawBufferPointer) -> Entry? {
-            guard p.count >= 32 + 32 + 8 + 8 + 4 else { return nil }
-            func i64(_ at: Int) -> Int64 { Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(p[at + $1]) << (8 * $1) }) }
-            let len = (0..<4).reduce(0) { $0 | Int(p[80 + $1]) << (8 * $1) }
-            guard len > 0, 84 + len == p.count else { return nil }
-            let token = AccessToken(
-                value: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: p[84..<(84 + len)])),
-                type: "Bearer", obtainedAt: i64(64), expiresAt: i64(72))
-            return Entry(fingerprint: Array(p[0..<32]), stamp: Array(p[32..<64]), token: token)
+            var r = ByteReader(p)
+            guard let fingerprint = try? r.bytes(32), let stamp = try? r.bytes(32),
+                  let obtainedAt = try? r.integer(Int64.self), let expiresAt = try? r.integer(Int64.self),
+                  let length = try? r.integer(UInt32.self), length > 0, Int(length) == r.remaining,
+                  let value = try? r.take(Int(length))
+            else { return nil }
+            let token = AccessToken(value: SecretBytes(copying: value), type: "Bearer", obtainedAt: obtainedAt, expiresAt: expiresAt)
+            return Entry(fingerprint: fingerprint, stamp: stamp, token: token)
         }
 
         package func encoded() throws -> SecretBytes {
             let entry = self
-            let len = token.value.count
-            return try SecretBytes(count: 84 + len) { out in
-                var at = 0
-                func put(_ bytes: [UInt8]) { for b in bytes { out[at] = b; at += 1 } }
-                func le(_ v: UInt64, _ n: Int) { put((0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
-                put(entry.fingerprint)
-                put(entry.stamp)
-                le(UInt64(bitPattern: entry.token.obtainedAt), 8)
-                le(UInt64(bitPattern: entry.token.expiresAt), 8)
-                le(UInt64(len), 4)
-                entry.token.value.withUnsafeBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: len) }
+            return try SecretBytes(count: 84 + token.value.count) { out in
+                var w = ByteWriter(out)
+                w.put(entry.fingerprint)
+                w.put(entry.stamp)
+                w.integer(entry.token.obtainedAt)
+                w.integer(entry.token.expiresAt)
+                w.integer(UInt32(entry.token.value.count))
+                w.put(entry.token.value)
             }
         }
     }
@@ -306,7 +303,7 @@ public actor TokenProvider {
     /// Keyed BLAKE2b-256 over length-prefixed parts.
     static func hash(key: SecretBytes, _ parts: [[UInt8]]) -> [UInt8] {
         var input: [UInt8] = []
-        for part in parts { input += withUnsafeBytes(of: UInt32(part.count).littleEndian, Array.init) + part }
+        for part in parts { input += LittleEndian.bytes(UInt32(part.count)) + part }
         defer { Sodium.memzero(&input) }
         var out = [UInt8](repeating: 0, count: 32)
         key.withUnsafeBytes { k in

@@ -236,7 +236,7 @@ package final class VaultAgent {
 
     func unlock(_ fd: Int32, _ body: SecretBytes) {
         guard body.count == 8 + 32 else { return answer(fd, .failed, Array("malformed request".utf8)) }
-        let idle = body.withUnsafeBytes { raw in (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[$1]) << (8 * $1) } }
+        let idle = body.withUnsafeBytes { LittleEndian.read(UInt64.self, $0, at: 0) }
         let kek = try? SecretBytes(count: 32) { out in
             body.withUnsafeBytes { raw in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[8...])) }
         }

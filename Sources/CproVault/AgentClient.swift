@@ -105,13 +105,10 @@ package enum UnixSocket {
         return true
     }
 
-    static func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-    static func readLE32(_ b: [UInt8], _ at: Int) -> Int { (0..<4).reduce(0) { $0 | Int(b[at + $1]) << (8 * $1) } }
-
     /// Sends a header then the body parts, without copying a secret part.
     static func sendFrame(_ fd: Int32, head: [UInt8], parts: [SecretBytes]) -> Bool {
         let length = parts.reduce(0) { $0 + $1.count }
-        let start = head + le32(length)
+        let start = head + LittleEndian.bytes(UInt32(length))
         guard start.withUnsafeBytes({ sendAll(fd, $0) }) else { return false }
         for part in parts where part.count > 0 {
             guard part.withUnsafeBytes({ sendAll(fd, $0) }) else { return false }
@@ -123,7 +120,7 @@ package enum UnixSocket {
     static func receiveBody(_ fd: Int32) -> SecretBytes? {
         var lengthBytes = [UInt8](repeating: 0, count: 4)
         guard lengthBytes.withUnsafeMutableBytes({ receiveAll(fd, $0) }) else { return nil }
-        let length = readLE32(lengthBytes, 0)
+        let length = Int(LittleEndian.read(UInt32.self, lengthBytes, at: 0))
         guard length <= AgentWire.maxBody else { return nil }
         return try? SecretBytes(count: length) { out in
             if length > 0, !receiveAll(fd, out) { throw Failure("short read", fr: "lecture incomplète") }
@@ -225,7 +222,7 @@ public struct AgentClient: VaultFormat.RemoteSealer {
 
     /// Hands the passphrase key over; the agent checks it against the vault file.
     package func unlock(kek: SecretBytes, idleSeconds: Int64) throws -> AgentStatus {
-        let idle = SecretBytes(copying: (0..<8).map { UInt8(truncatingIfNeeded: UInt64(idleSeconds) >> (8 * $0)) })
+        let idle = SecretBytes(copying: LittleEndian.bytes(UInt64(idleSeconds)))
         guard let (answer, body) = request(.unlock, [idle, kek]) else { throw Unavailable() }
         switch answer {
         case .ok:

@@ -41,7 +41,7 @@ public struct EnvStore: CredentialStore {
         var out = Array("env".utf8)
         for field in StoredField.allCases {
             let v = Array((variables[field.variableName] ?? "").utf8)
-            out += withUnsafeBytes(of: UInt32(v.count).littleEndian, Array.init) + v
+            out += LittleEndian.bytes(UInt32(v.count)) + v
         }
         return out
     }

@@ -168,7 +168,7 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
             UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size),
             UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec), UInt64(st.st_ctim.tv_sec), UInt64(st.st_ctim.tv_nsec),
         ]
-        return Array("file".utf8) + parts.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        return Array("file".utf8) + parts.flatMap(LittleEndian.bytes)
     }
 
     // MARK: vault commands

@@ -24,24 +24,18 @@ enum PayloadCodec {
         for k in sorted { size += 1 + k.profile.value.utf8.count + 1 + 1 + 8 + 4 + entries[k]!.secret.count }
         let padded = (size / padBlock + 1) * padBlock
         return try SecretBytes(count: padded) { buf in
-            var at = 0
-            func put(_ bytes: some Sequence<UInt8>) {
-                for b in bytes { buf[at] = b; at += 1 }
-            }
-            func le(_ v: UInt64, _ n: Int) { put((0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
-            le(UInt64(sorted.count), 4)
+            var w = ByteWriter(buf)
+            w.integer(UInt32(sorted.count))
             for k in sorted {
                 let value = entries[k]!
-                put([UInt8(k.profile.value.utf8.count)])
-                put(k.profile.value.utf8)
-                put([code(k.environment), code(k.field)])
-                le(UInt64(bitPattern: value.setAt), 8)
-                le(UInt64(value.secret.count), 4)
-                value.secret.withUnsafeBytes { v in
-                    if v.count > 0 { (buf.baseAddress! + at).copyMemory(from: v.baseAddress!, byteCount: v.count) }
-                }
-                at += value.secret.count
+                w.integer(UInt8(k.profile.value.utf8.count))
+                w.put(Array(k.profile.value.utf8))
+                w.put([code(k.environment), code(k.field)])
+                w.integer(value.setAt)
+                w.integer(UInt32(value.secret.count))
+                w.put(value.secret)
             }
+            let at = w.offset
             var paddedLen = 0
             guard sodium_pad(&paddedLen, buf.baseAddress!.assumingMemoryBound(to: UInt8.self), at, padBlock, padded) == 0,
                   paddedLen == padded
@@ -50,36 +44,36 @@ enum PayloadCodec {
     }
 
     static func decode(_ raw: UnsafeRawBufferPointer) throws -> [CredentialKey: StoredValue] {
-        var at = 0
-        func take(_ n: Int) throws -> UnsafeRawBufferPointer {
-            guard n >= 0, at + n <= raw.count else { throw Malformed(text: "payload ends early") }
-            defer { at += n }
-            return UnsafeRawBufferPointer(rebasing: raw[at..<(at + n)])
+        do {
+            return try decodeFields(raw)
+        } catch is ByteReader.Truncated {
+            throw Malformed(text: "payload ends early")
         }
-        func le(_ n: Int) throws -> UInt64 {
-            try take(n).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
-        }
-        let count = try le(4)
+    }
+
+    static func decodeFields(_ raw: UnsafeRawBufferPointer) throws -> [CredentialKey: StoredValue] {
+        var r = ByteReader(raw)
+        let count = try r.integer(UInt32.self)
         guard count <= 100_000 else { throw Malformed(text: "implausible entry count") }
         var out: [CredentialKey: StoredValue] = [:]
         for _ in 0..<count {
-            let nameLen = Int(try le(1))
-            guard let name = String(validating: try take(nameLen), as: UTF8.self),
+            let nameLen = Int(try r.integer(UInt8.self))
+            guard let name = String(validating: try r.take(nameLen), as: UTF8.self),
                   let profile = try? ProfileName(name)
             else { throw Malformed(text: "bad profile name") }
-            let envCode = try le(1), fieldCode = try le(1)
+            let envCode = try r.integer(UInt8.self), fieldCode = try r.integer(UInt8.self)
             guard envCode == 1 || envCode == 2 else { throw Malformed(text: "bad environment code") }
             guard (1...4).contains(fieldCode) else { throw Malformed(text: "bad field code") }
             let key = CredentialKey(profile, envCode == 1 ? .sandbox : .production, StoredField.allCases[Int(fieldCode) - 1])
-            let setAt = Int64(bitPattern: try le(8))
-            let valueLen = Int(try le(4))
+            let setAt = try r.integer(Int64.self)
+            let valueLen = Int(try r.integer(UInt32.self))
             guard (1...Validation.maxValueBytes).contains(valueLen) else { throw Malformed(text: "bad value length") }
-            let value = SecretBytes(copying: try take(valueLen))
+            let value = SecretBytes(copying: try r.take(valueLen))
             guard out.updateValue(StoredValue(value, setAt: setAt), forKey: key) == nil else {
                 throw Malformed(text: "duplicate entry")
             }
         }
-        guard at == raw.count else { throw Malformed(text: "trailing bytes in payload") }
+        guard r.remaining == 0 else { throw Malformed(text: "trailing bytes in payload") }
         return out
     }
 }

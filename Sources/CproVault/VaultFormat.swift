@@ -94,10 +94,10 @@ public enum VaultFormat {
     /// The parsed, checksum-verified header. Holds no secret.
     public struct Header: Sendable, Equatable {
         public let bytes: [UInt8]
-        public var version: UInt16 { UInt16(bytes[8]) | UInt16(bytes[9]) << 8 }
+        public var version: UInt16 { LittleEndian.read(UInt16.self, bytes, at: 8) }
         public var vaultID: ArraySlice<UInt8> { bytes[10..<26] }
         public var params: KDFParams {
-            KDFParams(opslimit: readU64(bytes, 27), memlimit: readU64(bytes, 35))
+            KDFParams(opslimit: LittleEndian.read(UInt64.self, bytes, at: 27), memlimit: LittleEndian.read(UInt64.self, bytes, at: 35))
         }
         var salt: ArraySlice<UInt8> { bytes[43..<59] }
         var wrapNonce: ArraySlice<UInt8> { bytes[59..<83] }
@@ -115,7 +115,7 @@ public enum VaultFormat {
             throw OpenError.notAVault(path: path)
         }
         guard file.count >= 10 else { throw OpenError.damaged(path: path, reason: "truncated header") }
-        let v = UInt16(file[8]) | UInt16(file[9]) << 8
+        let v = LittleEndian.read(UInt16.self, file, at: 8)
         if v > version { throw OpenError.newerFormat(path: path, version: v) }
         guard v == version else { throw OpenError.damaged(path: path, reason: "format version \(v) is not valid") }
         guard file.count >= headerSize + nonceSize + tagSize else {
@@ -243,7 +243,7 @@ public enum VaultFormat {
     public static func create(passphrase: SecretBytes, params: KDFParams, entries: [CredentialKey: StoredValue] = [:]) throws -> (file: [UInt8], unlocked: Unlocked) {
         try Sodium.ensureInitialised()
         var fileHeader = magic
-        fileHeader += [UInt8(version & 0xFF), UInt8(version >> 8)]
+        fileHeader += LittleEndian.bytes(version)
         fileHeader += Sodium.randomBytes(16)
         let master = try SecretBytes(count: keySize) { out in
             crypto_aead_xchacha20poly1305_ietf_keygen(out.baseAddress!.assumingMemoryBound(to: UInt8.self))
@@ -257,7 +257,7 @@ public enum VaultFormat {
     static func makeHeader(fileHeader: [UInt8], master: SecretBytes, passphrase: SecretBytes, params: KDFParams) throws -> Header {
         var ad = fileHeader
         ad.append(1)
-        ad += u64(params.opslimit) + u64(params.memlimit)
+        ad += LittleEndian.bytes(params.opslimit) + LittleEndian.bytes(params.memlimit)
         let salt = Sodium.randomBytes(saltSize)
         ad += salt
         let kek = try derive(passphrase: passphrase, salt: salt, params: params)
@@ -346,9 +346,4 @@ public enum VaultFormat {
         return out
     }
 
-    static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-
-    static func readU64(_ b: [UInt8], _ at: Int) -> UInt64 {
-        (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * $1) }
-    }
 }

@@ -77,7 +77,7 @@ import Testing
     @Test func plantedCostlyParametersAreRefused() throws {
         var (file, _) = try VaultFormat.create(passphrase: pass, params: weak)
         // A header rewritten with a valid checksum but a 1 TiB memlimit.
-        for (i, b) in VaultFormat.u64(1 << 40).enumerated() { file[35 + i] = b }
+        for (i, b) in LittleEndian.bytes(UInt64(1) << 40).enumerated() { file[35 + i] = b }
         let sum = VaultFormat.blake2b(file[0..<131])
         file.replaceSubrange(131..<163, with: sum)
         do {
