@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "cpro",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cpro", targets: ["cpro"]),
         .executable(name: "piste-sim", targets: ["piste-sim"]),

@@ -8,6 +8,9 @@ import Glibc
 /// do: no core dump, no ptrace attach by other processes of the same user, and
 /// no Swift backtracer (it prints registers and the memory they point at).
 enum Hardening {
+    // Written by `apply`, which main.swift calls on the main thread before
+    // any task or thread exists, and never again; only read afterwards
+    // (`restoreForChild`, from any thread: the start of those threads orders it).
     nonisolated(unsafe) private static var originalCoreLimit = rlimit()
 
     nonisolated(unsafe) private static var applied = false

@@ -5,6 +5,9 @@ import Glibc
 #endif
 
 // The terminal's settings while echo is off, so a signal can put them back.
+// Plain globals, not a Mutex: a signal handler may not take a lock (the
+// interrupted thread may hold it). Written only by the prompt, before the
+// handlers are installed and after they are removed.
 nonisolated(unsafe) private var savedTermios = termios()
 nonisolated(unsafe) private var quietTermios = termios()
 nonisolated(unsafe) private var savedFD: Int32 = -1
@@ -34,7 +37,7 @@ private func suspendAtPrompt(_ sig: Int32) {
 
 /// The controlling terminal, opened directly (like ssh and sudo do), so prompts
 /// work while standard input carries data and standard output is piped.
-public final class Terminal: @unchecked Sendable {
+public final class Terminal: Sendable {
     let fd: Int32
 
     /// nil when the process has no controlling terminal (CI, cron, a pipe from

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -234,10 +236,12 @@ public enum SecureFiles {
     /// An exclusive advisory lock (flock) on a lock file beside the state it
     /// guards. The kernel drops it when the holder exits, even on SIGKILL, so a
     /// dead process never blocks the others.
-    public final class Lock: @unchecked Sendable {
-        private var fd: Int32
+    public final class Lock: Sendable {
+        /// -1 once released: a second release (deinit after release, or two
+        /// tasks) never closes a descriptor number the process reused.
+        private let fd: Mutex<Int32>
 
-        private init(fd: Int32) { self.fd = fd }
+        private init(fd: Int32) { self.fd = Mutex(fd) }
 
         /// Waits up to `timeout` seconds, blocking this thread. Polling rather
         /// than a blocking flock keeps the wait bounded and the message clear.
@@ -293,10 +297,12 @@ public enum SecureFiles {
         }
 
         public func release() {
-            if fd >= 0 {
-                flock(fd, LOCK_UN)
-                close(fd)
-                fd = -1
+            fd.withLock { fd in
+                if fd >= 0 {
+                    flock(fd, LOCK_UN)
+                    close(fd)
+                    fd = -1
+                }
             }
         }
 

@@ -4,7 +4,9 @@ import CSodium
 /// memory from `sodium_malloc` (guard pages, locked against swapping where the
 /// system allows it), and `sodium_free` wipes them when the last reference goes.
 ///
-/// Immutable after creation, hence safe to share across tasks.
+/// Unchecked Sendable: the pointer is not Sendable, but neither it nor the
+/// bytes behind it change after `init` (no API writes them), so sharing
+/// across tasks only ever reads.
 public final class SecretBytes: @unchecked Sendable, Equatable {
     private let pointer: UnsafeMutableRawPointer?
     public let count: Int

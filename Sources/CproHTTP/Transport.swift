@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 public struct HTTPRequest: Sendable {
     public var method: String
@@ -113,13 +114,12 @@ public struct AHCTransport: HTTPTransport {
     let provided: HTTPClient?
 
     /// Starts at the first request, so a passphrase typed slowly costs nothing.
-    final class Budget: @unchecked Sendable {
+    final class Budget: Sendable {
         let seconds: Int64
-        private var deadline: NIODeadline?
-        private let lock = NSLock()
+        private let deadline = Mutex<NIODeadline?>(nil)
         init(seconds: Int64) { self.seconds = seconds }
         func start() -> NIODeadline {
-            lock.withLock {
+            deadline.withLock { deadline in
                 if let deadline { return deadline }
                 let d = NIODeadline.now() + .seconds(seconds)
                 deadline = d
@@ -127,7 +127,7 @@ public struct AHCTransport: HTTPTransport {
             }
         }
         var remaining: Double {
-            let d = lock.withLock { deadline } ?? (.now() + .seconds(seconds))
+            let d = deadline.withLock { $0 } ?? (.now() + .seconds(seconds))
             return Double((d - .now()).nanoseconds) / 1e9
         }
     }
@@ -158,8 +158,7 @@ public struct AHCTransport: HTTPTransport {
 
     /// One client per process and per proxy choice, never shut down: the
     /// process exit ends it, and a static never reaches HTTPClient's deinit check.
-    nonisolated(unsafe) static var clients: [String: HTTPClient] = [:]
-    static let lock = NSLock()
+    static let clients = Mutex<[String: HTTPClient]>([:])
 
     func client(for host: String) throws -> HTTPClient {
         if let provided { return provided }
@@ -168,8 +167,8 @@ public struct AHCTransport: HTTPTransport {
         let caFile = caVariable.flatMap { environment[$0] }
         let readTimeout = environment["CPRO_HTTP_TIMEOUT"].flatMap(Int64.init) ?? 8
         let key = "\(proxy.map { "\($0.host):\($0.port)" } ?? "-")|\(caFile ?? "-")|\(readTimeout)"
-        return try Self.lock.withLock {
-            if let c = Self.clients[key] { return c }
+        return try Self.clients.withLock { clients in
+            if let c = clients[key] { return c }
             var config = HTTPClient.Configuration()
             config.timeout = .init(connect: .seconds(min(readTimeout, 5)), read: .seconds(readTimeout))
             // A refused connection fails at once; our own retries decide what
@@ -186,7 +185,7 @@ public struct AHCTransport: HTTPTransport {
                 config.tlsConfiguration = tls
             }
             let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-            Self.clients[key] = c
+            clients[key] = c
             return c
         }
     }

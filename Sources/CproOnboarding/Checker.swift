@@ -213,7 +213,7 @@ public struct Checker: Sendable {
 
     static let apiOrder = ["factures", "structures", "utilisateurs", "transverses"]
 
-    final class Progress: @unchecked Sendable {
+    final class Progress {
         var proven: Set<StepID> = []
         var warnings: [Text] = []
         var notes: [Text] = []

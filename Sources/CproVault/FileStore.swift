@@ -1,5 +1,6 @@
 import CproCore
 import Foundation
+import Synchronization
 import Logging
 
 #if canImport(Glibc)
@@ -12,11 +13,11 @@ import Glibc
 /// replace, so concurrent cpro processes never lose each other's updates, and a
 /// crash leaves the old vault or the new one.
 ///
-/// Sendable because every use of its mutable state (the derived key, the
-/// passphrase, the agent's answer) is under `serial`, taken by each public
-/// entry point; the async ones do their blocking work (the vault lock,
+/// Its mutable state (the derived key, the passphrase, the agent's answer)
+/// is in a Mutex, and `serial`, taken by each public entry point, makes one
+/// operation at a time per store; the async ones do their blocking work (the vault lock,
 /// Argon2id, the agent's socket) through `Blocking`, off the cooperative pool.
-public final class FileStore: CredentialStore, @unchecked Sendable {
+public final class FileStore: CredentialStore, Sendable {
     public let kind = BackendKind.file
     public let path: String
     let lockPath: String
@@ -30,18 +31,41 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
     /// The session agent to ask before deriving a key; nil when not wanted
     /// (`--no-agent`, `agent = false`, CPRO_VAULT_PASSPHRASE set).
     let agent: AgentClient?
-    /// Set once the agent could not open this vault, so a command asks it once.
-    private var agentDeclined = false
     /// Taken by every public entry point: one operation at a time per store.
     private let serial = NSRecursiveLock()
 
-    /// The passphrase key of the last header seen, so a command that opens the
-    /// vault twice (before and inside the lock) pays Argon2id once. Guarded by
-    /// the fact that one FileStore serves one command.
-    private var cachedKEK: (header: [UInt8], kek: SecretBytes)?
-    private var cachedPassphrase: SecretBytes?
-    /// A new vault's passphrase, chosen by `unlock()` before the values are typed.
-    private var pendingCreation: SecretBytes?
+    /// What one command learns as it goes. `serial` makes each operation see
+    /// it consistently; the Mutex makes each access safe on its own, so the
+    /// compiler, not a comment, proves the store Sendable.
+    struct State {
+        /// Set once the agent could not open this vault, so a command asks it once.
+        var agentDeclined = false
+        /// The passphrase key of the last header seen, so a command that opens
+        /// the vault twice (before and inside the lock) pays Argon2id once.
+        var cachedKEK: (header: [UInt8], kek: SecretBytes)?
+        var cachedPassphrase: SecretBytes?
+        /// A new vault's passphrase, chosen by `unlock()` before the values are typed.
+        var pendingCreation: SecretBytes?
+        var warnedExposed = false
+    }
+    private let state = Mutex(State())
+
+    private var agentDeclined: Bool {
+        get { state.withLock { $0.agentDeclined } }
+        set { state.withLock { $0.agentDeclined = newValue } }
+    }
+    private var cachedKEK: (header: [UInt8], kek: SecretBytes)? {
+        get { state.withLock { $0.cachedKEK } }
+        set { state.withLock { $0.cachedKEK = newValue } }
+    }
+    private var cachedPassphrase: SecretBytes? {
+        get { state.withLock { $0.cachedPassphrase } }
+        set { state.withLock { $0.cachedPassphrase = newValue } }
+    }
+    private var pendingCreation: SecretBytes? {
+        get { state.withLock { $0.pendingCreation } }
+        set { state.withLock { $0.pendingCreation = newValue } }
+    }
 
     public init(
         path: String, lockPath: String, passphrases: PassphraseSource,
@@ -361,7 +385,10 @@ public final class FileStore: CredentialStore, @unchecked Sendable {
         throw Failure("the vault kept changing while cpro tried to write it; retry", fr: "le coffre n'a cessé de changer pendant l'écriture ; réessayez")
     }
 
-    private var warnedExposed = false
+    private var warnedExposed: Bool {
+        get { state.withLock { $0.warnedExposed } }
+        set { state.withLock { $0.warnedExposed = newValue } }
+    }
     func warnIfExposed() {
         guard !warnedExposed, let mode = SecureFiles.mode(of: path), mode & 0o077 != 0 else { return }
         warnedExposed = true

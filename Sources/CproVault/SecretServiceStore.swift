@@ -13,7 +13,7 @@ import Logging
 /// Never a hang: the session bus and the service's name are checked first
 /// (GLib is never allowed to autolaunch a bus), and every libsecret call runs
 /// on a worker thread bounded by a timeout, then cancelled.
-public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
+public final class SecretServiceStore: CredentialStore, Sendable {
     public let kind = BackendKind.secretService
     let environment: [String: String]
     let logger: Logger
@@ -40,6 +40,8 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         canPrompt = !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
     }
 
+    /// A GLib pointer (not Sendable), written once by the lazy initialiser
+    /// of a static (thread-safe in Swift) and only read afterwards.
     nonisolated(unsafe) static let schema: OpaquePointer = {
         let types = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, nil)
         for name in ["application", "profile", "environment", "field", "set_at"] {
@@ -402,8 +404,12 @@ public final class SecretServiceStore: CredentialStore, @unchecked Sendable {
         return try box.result!.get()
     }
 
-    /// Hands the call and its outcome across the worker thread; the
-    /// semaphore orders the accesses.
+    /// Hands the call and its outcome across the worker thread. Unchecked
+    /// because the call captures GLib pointers, which are not Sendable; what
+    /// makes it safe: the caller writes `body` and `cancellable` before
+    /// `Thread.start` (which orders them for the thread), the thread writes
+    /// `result` before `signal`, and the caller reads it only after a `wait`
+    /// that did not time out. After a timeout nothing reads the box again.
     final class ResultBox<T>: @unchecked Sendable {
         var body: ((OpaquePointer?) throws -> T)?
         var cancellable: OpaquePointer?
