@@ -13,19 +13,19 @@ import Glibc
 /// Everything a command needs from the outside world, resolved once: the
 /// variables, settings, selection, output and stores. Commands take it from
 /// here and nowhere else, so tests can drive them with another environment.
-public struct Context: Sendable {
-    public let environment: [String: String]
-    public let settings: Settings
-    public private(set) var profile: ProfileName
-    public private(set) var pisteEnvironment: PisteEnvironment
-    public let backend: BackendKind
-    public let output: Output
-    public let logger: Logger
-    public var lang: Language { output.lang }
+package struct Context: Sendable {
+    package let environment: [String: String]
+    package let settings: Settings
+    package private(set) var profile: ProfileName
+    package private(set) var pisteEnvironment: PisteEnvironment
+    package let backend: BackendKind
+    package let output: Output
+    package let logger: Logger
+    package var lang: Language { output.lang }
     /// `--no-agent` or `agent = false` in the config.
     let agentRefused: Bool
 
-    public init(_ options: GlobalOptions, environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
+    package init(_ options: GlobalOptions, environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         try self.init(
             Globals(profile: options.profile, environment: options.environment, backend: options.backend, lang: options.lang,
                     json: options.json, verbose: options.verbose, noAgent: options.noAgent),
@@ -68,20 +68,20 @@ public struct Context: Sendable {
         logger.debug("selected profile \(profile), environment \(pisteEnvironment.rawValue), backend \(backend.rawValue)")
     }
 
-    public var now: Int64 { Int64(time(nil)) }
+    package var now: Int64 { Int64(time(nil)) }
 
     /// The same context for another selection (health --all, the wizard's
     /// second environment).
-    public func with(profile: ProfileName? = nil, environment: PisteEnvironment? = nil) -> Context {
+    package func with(profile: ProfileName? = nil, environment: PisteEnvironment? = nil) -> Context {
         var copy = self
         if let profile { copy.profile = profile }
         if let environment { copy.pisteEnvironment = environment }
         return copy
     }
 
-    public func key(_ field: StoredField) -> CredentialKey { CredentialKey(profile, pisteEnvironment, field) }
+    package func key(_ field: StoredField) -> CredentialKey { CredentialKey(profile, pisteEnvironment, field) }
 
-    public var passphrases: CLIPassphrases { CLIPassphrases(environment: environment, lang: lang) }
+    package var passphrases: CLIPassphrases { CLIPassphrases(environment: environment, lang: lang) }
 
     /// The session agent, unless refused; CPRO_VAULT_PASSPHRASE wins over it.
     var agent: AgentClient? { Backends.agent(settings: settings, environment: environment, wanted: !agentRefused) }
@@ -102,16 +102,16 @@ public struct Context: Sendable {
                                 notice: { out.warn($0) }, kdf: vaultParams)
     }
 
-    public func fileStore(agent useAgent: Bool = true) -> FileStore {
+    package func fileStore(agent useAgent: Bool = true) -> FileStore {
         Backends.fileStore(settings: settings, environment: environment, options: backendOptions(agent: useAgent))
     }
 
     /// The selected backend. Never falls back to another one.
-    public func store() throws -> CredentialStore {
+    package func store() throws -> CredentialStore {
         try store(backend)
     }
 
-    public func store(_ kind: BackendKind) throws -> CredentialStore {
+    package func store(_ kind: BackendKind) throws -> CredentialStore {
         try Backends.make(kind, settings: settings, selection: Selection(profile, pisteEnvironment),
                           environment: environment, options: backendOptions())
     }
@@ -119,7 +119,7 @@ public struct Context: Sendable {
     /// The selection's endpoints, with a warning for the retired gateway.
     /// Commands resolve them once and pass them on; health and onboarding
     /// report that warning themselves and use `settings.endpoints` directly.
-    public func endpoints() throws -> Endpoints {
+    package func endpoints() throws -> Endpoints {
         let e = try settings.endpoints(profile, pisteEnvironment)
         if e.usesRetiredGateway {
             output.warn(Failure(
@@ -132,9 +132,9 @@ public struct Context: Sendable {
     /// One per command, so that every request of the command shares one time
     /// budget (`CPRO_TIMEOUT`); `withFreshBudget()` for each step of a long,
     /// interactive run.
-    public private(set) var transport: HTTPTransport
+    package private(set) var transport: HTTPTransport
 
-    public func withFreshBudget() -> Context {
+    package func withFreshBudget() -> Context {
         var copy = self
         copy.transport = AHCTransport(environment: environment)
         return copy
@@ -143,7 +143,7 @@ public struct Context: Sendable {
     /// `readsBeforeLock` left nil is worked out (mayPrompt), which opens the
     /// terminal and asks the agent: the fast path, which never takes the
     /// lock, says false.
-    public func tokenProvider(_ store: CredentialStore, endpoints: Endpoints, readsBeforeLock: Bool? = nil) -> TokenProvider {
+    package func tokenProvider(_ store: CredentialStore, endpoints: Endpoints, readsBeforeLock: Bool? = nil) -> TokenProvider {
         TokenProvider(
             store: store, profile: profile, environment: pisteEnvironment, endpoints: endpoints,
             directory: settings.paths.tokenDirectory, keyDirectory: settings.paths.tokenKeyDirectory,
@@ -164,12 +164,12 @@ public struct Context: Sendable {
     }
 
     /// The selection as it appears in messages: "default / sandbox".
-    public var selection: String { "\(profile) / \(pisteEnvironment.rawValue)" }
+    package var selection: String { "\(profile) / \(pisteEnvironment.rawValue)" }
 }
 
 /// The vault passphrase: CPRO_VAULT_PASSPHRASE (CPRO_VAULT_NEW_PASSPHRASE for a
 /// change), else a no-echo prompt on the terminal, else an immediate error.
-public struct CLIPassphrases: PassphraseSource {
+package struct CLIPassphrases: PassphraseSource {
     let environment: [String: String]
     let lang: Language
 
@@ -183,7 +183,7 @@ public struct CLIPassphrases: PassphraseSource {
         return ""
     }
 
-    public func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
+    package func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes {
         let variable: String
         switch purpose {
         case .unlock, .create: variable = "CPRO_VAULT_PASSPHRASE"

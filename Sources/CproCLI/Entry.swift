@@ -10,18 +10,18 @@ import Glibc
 /// The process entry: parses, runs, and turns every error into a message in the
 /// user's language and an exit status. No error text ever repeats an argument
 /// that could be a secret.
-public enum CproMain {
+package enum CproMain {
     /// The warm answers that need no task, no thread and no parser; nil
     /// when the full path (`run`) must answer. main.swift calls it first,
     /// before anything suspends.
-    public static func fast(_ argv: [String] = CommandLine.arguments) -> Int32? {
+    package static func fast(_ argv: [String] = CommandLine.arguments) -> Int32? {
         let args = Array(argv.dropFirst())
         guard args.first == "token" else { return nil }
         Hardening.apply()
         return FastPath.token(args, environment: ProcessInfo.processInfo.environment)
     }
 
-    public static func run(_ argv: [String] = CommandLine.arguments) async -> Int32 {
+    package static func run(_ argv: [String] = CommandLine.arguments) async -> Int32 {
         Hardening.apply()
         LoggingSystem.bootstrap { _ in StderrLogHandler() }
         let env = ProcessInfo.processInfo.environment

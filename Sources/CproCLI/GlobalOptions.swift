@@ -4,7 +4,7 @@ import CproCore
 /// Options accepted before or after any subcommand. Declared on the root, on
 /// each group and on each leaf (see swift-linux-notes): the leaf then sees a
 /// value given anywhere in the chain.
-public struct GlobalOptions: ParsableArguments, Sendable {
+package struct GlobalOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Profile: a named set of credentials (default: $CPRO_PROFILE or 'default').")
     var profile: String?
 
@@ -26,5 +26,5 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Language of messages: en or fr (default: from LC_ALL, LC_MESSAGES, LANG).")
     var lang: String?
 
-    public init() {}
+    package init() {}
 }

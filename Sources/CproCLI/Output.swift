@@ -7,33 +7,33 @@ import Glibc
 
 /// stdout for data, stderr for people. Unbuffered writes, so the order of the
 /// two streams is the order of the calls.
-public struct Output: Sendable {
-    public let lang: Language
-    public let json: Bool
+package struct Output: Sendable {
+    package let lang: Language
+    package let json: Bool
 
-    public func data(_ text: String) { Self.write(1, Array(text.utf8)) }
+    package func data(_ text: String) { Self.write(1, Array(text.utf8)) }
 
     /// Secret bytes to stdout, followed by a newline, without a Swift String.
-    public func data(secret: SecretBytes) {
+    package func data(secret: SecretBytes) {
         secret.withUnsafeBytes { Self.write(1, $0) }
         Self.write(1, [0x0A])
     }
 
     /// A message for a person, in the user's language.
-    public func say(_ en: String, _ fr: String) { Self.write(2, Array((lang.pick(en, fr) + "\n").utf8)) }
-    public func say(_ error: CproError) { Self.write(2, Array(("cpro: " + error.message(lang) + "\n").utf8)) }
-    public func warn(_ error: CproError) {
+    package func say(_ en: String, _ fr: String) { Self.write(2, Array((lang.pick(en, fr) + "\n").utf8)) }
+    package func say(_ error: CproError) { Self.write(2, Array(("cpro: " + error.message(lang) + "\n").utf8)) }
+    package func warn(_ error: CproError) {
         Self.write(2, Array((lang.pick("cpro: warning: ", "cpro : attention : ") + error.message(lang) + "\n").utf8))
     }
 
     /// One JSON document on stdout, keys sorted so output is stable.
-    public func json<T: Encodable>(_ value: T) {
+    package func json<T: Encodable>(_ value: T) {
         Self.write(1, Self.encoded(value) + [0x0A])
     }
 
     /// The document's bytes, keys sorted. The output types hold only
     /// strings, numbers, booleans and arrays of them: encoding cannot fail.
-    public static func encoded<T: Encodable>(_ value: T) -> [UInt8] {
+    package static func encoded<T: Encodable>(_ value: T) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)

@@ -1,8 +1,8 @@
 import ArgumentParser
 import CproCore
 
-public struct Cpro: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct Cpro: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "cpro",
         abstract: "Keeps the Chorus Pro API credentials (PISTE OAuth client and technical account) safe and working.",
         discussion: """
@@ -15,7 +15,7 @@ public struct Cpro: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    public init() {}
+    package init() {}
 }
 
 struct Creds: AsyncParsableCommand {

@@ -37,12 +37,12 @@ private func suspendAtPrompt(_ sig: Int32) {
 
 /// The controlling terminal, opened directly (like ssh and sudo do), so prompts
 /// work while standard input carries data and standard output is piped.
-public final class Terminal: Sendable {
+package final class Terminal: Sendable {
     let fd: Int32
 
     /// nil when the process has no controlling terminal (CI, cron, a pipe from
     /// a service): then cpro must fail at once instead of waiting for input.
-    public static func open() -> Terminal? {
+    package static func open() -> Terminal? {
         let fd = Glibc.open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { return nil }
         guard isatty(fd) == 1 else {
@@ -55,7 +55,7 @@ public final class Terminal: Sendable {
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
 
-    public func write(_ text: String) {
+    package func write(_ text: String) {
         let bytes = Array(text.utf8)
         var off = 0
         while off < bytes.count {
@@ -65,16 +65,16 @@ public final class Terminal: Sendable {
         }
     }
 
-    public struct Cancelled: CproError {
-        public var diagnosis: Diagnosis? { nil }
-        public func message(_ lang: Language) -> String {
+    package struct Cancelled: CproError {
+        package var diagnosis: Diagnosis? { nil }
+        package func message(_ lang: Language) -> String {
             lang.pick("cancelled at the prompt; nothing was changed", "annulé à la saisie ; rien n'a été modifié")
         }
     }
 
     /// Reads one line into protected memory. With `echo: false` the terminal's
     /// echo is off while typing and restored after, also on Ctrl-C.
-    public func prompt(_ text: String, echo: Bool, limit: Int = Validation.maxValueBytes + 1) throws -> SecretBytes {
+    package func prompt(_ text: String, echo: Bool, limit: Int = Validation.maxValueBytes + 1) throws -> SecretBytes {
         var old = termios()
         let canHideEcho = !echo && tcgetattr(fd, &old) == 0
         var handlers: [(Int32, sighandler_t?)] = []
@@ -131,8 +131,8 @@ public final class Terminal: Sendable {
 }
 
 /// Standard input, read whole into protected memory.
-public enum StandardInput {
-    public static func readSecret(limit: Int) throws -> SecretBytes {
+package enum StandardInput {
+    package static func readSecret(limit: Int) throws -> SecretBytes {
         var length = 0
         let buffer = try SecretBytes(count: limit + 2) { buf in
             while length < limit + 2 {
@@ -152,7 +152,7 @@ public enum StandardInput {
         return buffer.withUnsafeBytes { SecretBytes(copying: $0[0..<end]) }
     }
 
-    public static func readText(limit: Int) throws -> String {
+    package static func readText(limit: Int) throws -> String {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -3,13 +3,13 @@ import CSodium
 /// XChaCha20-Poly1305-IETF from libsodium: the one authenticated cipher of
 /// cpro, for the vault's key slot and payload (vault-format.md) and for the
 /// token cache's entries (token-cache.md).
-public enum AEAD {
-    public static let keySize = 32
-    public static let nonceSize = 24
-    public static let tagSize = 16
+package enum AEAD {
+    package static let keySize = 32
+    package static let nonceSize = 24
+    package static let tagSize = 16
 
     /// `ciphertext || tag`.
-    public static func seal(_ plain: SecretBytes, nonce: [UInt8], ad: [UInt8], key: SecretBytes) -> [UInt8] {
+    package static func seal(_ plain: SecretBytes, nonce: [UInt8], ad: [UInt8], key: SecretBytes) -> [UInt8] {
         precondition(nonce.count == nonceSize && key.count == keySize)
         var out = [UInt8](repeating: 0, count: plain.count + tagSize)
         var outLen: UInt64 = 0
@@ -26,7 +26,7 @@ public enum AEAD {
     /// Decrypts into `out`, which holds `ciphertext.count - tagSize` bytes;
     /// false when the ciphertext, the nonce, the associated data or the key
     /// do not authenticate (then `out` holds nothing of use).
-    public static func open(
+    package static func open(
         into out: UnsafeMutableRawBufferPointer, ciphertext: ArraySlice<UInt8>, nonce: ArraySlice<UInt8>,
         ad: ArraySlice<UInt8>, key: SecretBytes
     ) -> Bool {
@@ -43,7 +43,7 @@ public enum AEAD {
     }
 
     /// The plaintext in protected memory, or nil when it does not authenticate.
-    public static func open(_ ciphertext: ArraySlice<UInt8>, nonce: ArraySlice<UInt8>, ad: ArraySlice<UInt8>, key: SecretBytes) -> SecretBytes? {
+    package static func open(_ ciphertext: ArraySlice<UInt8>, nonce: ArraySlice<UInt8>, ad: ArraySlice<UInt8>, key: SecretBytes) -> SecretBytes? {
         guard ciphertext.count >= tagSize else { return nil }
         struct Refused: Error {}
         return try? SecretBytes(count: ciphertext.count - tagSize) { out in

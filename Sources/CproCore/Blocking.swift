@@ -5,8 +5,8 @@ import Foundation
 /// thread of its own, and the calling task is resumed when it is done. On the
 /// cooperative pool (as many threads as cores: two on the development
 /// machines) a few such waits would otherwise stall every task of a server.
-public enum Blocking {
-    public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+package enum Blocking {
+    package static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let thread = Thread { continuation.resume(with: Result { try work() }) }
             thread.start()

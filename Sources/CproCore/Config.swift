@@ -8,8 +8,8 @@
 ///     api_url = "http://127.0.0.1:8080/cpro"
 ///
 /// cpro edits the file line by line, so comments and layout survive.
-public struct Config: Sendable {
-    public enum Value: Sendable, Equatable {
+package struct Config: Sendable {
+    package enum Value: Sendable, Equatable {
         case string(String)
         case integer(Int)
         case bool(Bool)
@@ -26,17 +26,17 @@ public struct Config: Sendable {
     /// The file's lines as read, kept for edits that preserve the rest.
     private(set) var lines: [String]
     /// section path -> key -> value; the top level is the empty path.
-    public private(set) var values: [[String]: [String: Value]] = [:]
-    public private(set) var warnings: [Failure] = []
+    package private(set) var values: [[String]: [String: Value]] = [:]
+    package private(set) var warnings: [Failure] = []
 
-    public static let knownTopLevel: Set<String> = [
+    package static let knownTopLevel: Set<String> = [
         "backend", "token_refresh_margin", "agent", "openbao_addr", "openbao_mount", "openbao_prefix", "openbao_namespace",
     ]
-    public static let knownEnvironmentKeys: Set<String> = [
+    package static let knownEnvironmentKeys: Set<String> = [
         "oauth_url", "api_url", "tech_password_rotation_days", "unverified", "siret", "tech_password_changed_at",
     ]
 
-    public init(text: String = "", path: String = "config.toml") throws {
+    package init(text: String = "", path: String = "config.toml") throws {
         // By scalars: "\r\n" is one Character, so a file saved with CRLF line
         // ends (which TOML allows) was one long line. cpro writes LF back.
         lines = text.isEmpty ? [] : text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
@@ -46,47 +46,47 @@ public struct Config: Sendable {
         try parse(path: path)
     }
 
-    public var text: String { lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n" }
+    package var text: String { lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n" }
 
     // MARK: typed views
 
-    public var backend: String? {
+    package var backend: String? {
         if case .string(let s)? = values[[]]?["backend"] { return s }
         return nil
     }
 
-    public func bool(_ key: String) -> Bool? {
+    package func bool(_ key: String) -> Bool? {
         if case .bool(let b)? = values[[]]?[key] { return b }
         return nil
     }
 
-    public func integer(_ key: String) -> Int? {
+    package func integer(_ key: String) -> Int? {
         if case .integer(let i)? = values[[]]?[key] { return i }
         return nil
     }
 
-    public func string(_ key: String) -> String? {
+    package func string(_ key: String) -> String? {
         if case .string(let s)? = values[[]]?[key] { return s }
         return nil
     }
 
-    public static func section(_ profile: ProfileName, _ env: PisteEnvironment) -> [String] {
+    package static func section(_ profile: ProfileName, _ env: PisteEnvironment) -> [String] {
         ["profiles", profile.value, env.rawValue]
     }
 
-    public func environmentValue(_ profile: ProfileName, _ env: PisteEnvironment, _ key: String) -> Value? {
+    package func environmentValue(_ profile: ProfileName, _ env: PisteEnvironment, _ key: String) -> Value? {
         values[Self.section(profile, env)]?[key]
     }
 
     /// Profiles named in the config (they may have no stored credentials).
-    public var profiles: [ProfileName] {
+    package var profiles: [ProfileName] {
         Set(values.keys.compactMap { $0.count == 3 && $0[0] == "profiles" ? try? ProfileName($0[1]) : nil }).sorted()
     }
 
     // MARK: editing
 
     /// Sets (or with nil removes) one key, touching only the line concerned.
-    public mutating func set(_ key: String, _ value: Value?, in section: [String] = []) throws {
+    package mutating func set(_ key: String, _ value: Value?, in section: [String] = []) throws {
         var start = 0
         var end = lines.count
         var found = section.isEmpty

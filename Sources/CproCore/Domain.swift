@@ -64,21 +64,21 @@ public struct ProfileName: Hashable, Sendable, Comparable, CustomStringConvertib
 }
 
 /// The four stored values. `cpro-account` is derived and lives in `Field`.
-public enum StoredField: String, Sendable, CaseIterable, Codable, Comparable {
+package enum StoredField: String, Sendable, CaseIterable, Codable, Comparable {
     case clientID = "client-id"
     case clientSecret = "client-secret"
     case techLogin = "tech-login"
     case techPassword = "tech-password"
 
-    public static func < (a: Self, b: Self) -> Bool {
+    package static func < (a: Self, b: Self) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 
     /// Secrets are prompted without echo; the other two are identifiers.
-    public var isSecret: Bool { self == .clientSecret || self == .techPassword }
+    package var isSecret: Bool { self == .clientSecret || self == .techPassword }
 
     /// The variable name of the export contract, also read by the env backend.
-    public var variableName: String {
+    package var variableName: String {
         switch self {
         case .clientID: "PISTE_CLIENT_ID"
         case .clientSecret: "PISTE_CLIENT_SECRET"
@@ -87,7 +87,7 @@ public enum StoredField: String, Sendable, CaseIterable, Codable, Comparable {
         }
     }
 
-    public func label(_ lang: Language) -> String {
+    package func label(_ lang: Language) -> String {
         switch self {
         case .clientID: lang.pick("PISTE client ID", "identifiant client PISTE (client ID)")
         case .clientSecret: lang.pick("PISTE client secret", "secret client PISTE (client secret)")
@@ -98,13 +98,13 @@ public enum StoredField: String, Sendable, CaseIterable, Codable, Comparable {
 }
 
 /// Every field a user may name: the four stored ones and the derived header value.
-public enum Field: Hashable, Sendable {
+package enum Field: Hashable, Sendable {
     case stored(StoredField)
     case cproAccount
 
-    public static let all: [Field] = StoredField.allCases.map(Field.stored) + [.cproAccount]
+    package static let all: [Field] = StoredField.allCases.map(Field.stored) + [.cproAccount]
 
-    public var name: String {
+    package var name: String {
         switch self {
         case .stored(let f): f.rawValue
         case .cproAccount: "cpro-account"
@@ -114,7 +114,7 @@ public enum Field: Hashable, Sendable {
     /// Parses a field name. The message never repeats the argument: a user who
     /// typed a secret where a field name belongs must not see it echoed into
     /// their terminal scrollback or CI log.
-    public static func parse(_ text: String) throws -> Field {
+    package static func parse(_ text: String) throws -> Field {
         if let f = StoredField(rawValue: text) { return .stored(f) }
         if text == "cpro-account" { return .cproAccount }
         throw Failure.notAFieldName
@@ -122,7 +122,7 @@ public enum Field: Hashable, Sendable {
 }
 
 extension Failure {
-    public static let notAFieldName = Failure(
+    package static let notAFieldName = Failure(
         "an argument is not a field name (fields: client-id, client-secret, tech-login, tech-password, cpro-account). "
             + "cpro never takes a secret as an argument, since other users can read a command line: "
             + "run `cpro creds set FIELD` to be prompted, or pipe the value into `cpro creds set --stdin FIELD`",
@@ -155,49 +155,49 @@ public struct Selection: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(profile) / \(environment.rawValue)" }
 }
 
-public struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let profile: ProfileName
-    public let environment: PisteEnvironment
-    public let field: StoredField
+package struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    package let profile: ProfileName
+    package let environment: PisteEnvironment
+    package let field: StoredField
 
-    public init(_ profile: ProfileName, _ environment: PisteEnvironment, _ field: StoredField) {
+    package init(_ profile: ProfileName, _ environment: PisteEnvironment, _ field: StoredField) {
         self.profile = profile
         self.environment = environment
         self.field = field
     }
 
-    public static func < (a: Self, b: Self) -> Bool {
+    package static func < (a: Self, b: Self) -> Bool {
         (a.profile, a.environment, a.field) < (b.profile, b.environment, b.field)
     }
 
-    public var description: String { "\(profile)/\(environment.rawValue)/\(field.rawValue)" }
+    package var description: String { "\(profile)/\(environment.rawValue)/\(field.rawValue)" }
 }
 
 /// A stored value and when it was last set (the technical password's rotation
 /// warning counts from that date).
-public struct StoredValue: Sendable {
-    public let secret: SecretBytes
-    public let setAt: Int64  // seconds since 1970, UTC
+package struct StoredValue: Sendable {
+    package let secret: SecretBytes
+    package let setAt: Int64  // seconds since 1970, UTC
 
-    public init(_ secret: SecretBytes, setAt: Int64) {
+    package init(_ secret: SecretBytes, setAt: Int64) {
         self.secret = secret
         self.setAt = setAt
     }
 }
 
 /// The four values of one profile and environment, as far as they are set.
-public struct Credentials: Sendable {
-    public var values: [StoredField: StoredValue]
+package struct Credentials: Sendable {
+    package var values: [StoredField: StoredValue]
 
-    public init(_ values: [StoredField: StoredValue] = [:]) { self.values = values }
+    package init(_ values: [StoredField: StoredValue] = [:]) { self.values = values }
 
-    public subscript(field: StoredField) -> SecretBytes? { values[field]?.secret }
+    package subscript(field: StoredField) -> SecretBytes? { values[field]?.secret }
 
-    public var missing: [StoredField] { StoredField.allCases.filter { values[$0] == nil } }
+    package var missing: [StoredField] { StoredField.allCases.filter { values[$0] == nil } }
 
     /// The `cpro-account` header value: base64 (standard alphabet, padded) of the
     /// UTF-8 bytes `login:password`, assembled in protected memory.
-    public func cproAccount() throws -> SecretBytes {
+    package func cproAccount() throws -> SecretBytes {
         guard let login = self[.techLogin], let password = self[.techPassword] else {
             throw Failure(
                 "cpro-account needs both tech-login and tech-password to be set",
@@ -207,8 +207,8 @@ public struct Credentials: Sendable {
     }
 }
 
-public enum CproAccount {
-    public static func encode(login: SecretBytes, password: SecretBytes) throws -> SecretBytes {
+package enum CproAccount {
+    package static func encode(login: SecretBytes, password: SecretBytes) throws -> SecretBytes {
         let plainCount = login.count + 1 + password.count
         let plain = try SecretBytes(count: plainCount) { buf in
             login.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: login.count) }
@@ -232,7 +232,7 @@ public enum CproAccount {
     }
 
     /// Splits a header value back into login and password (used by import).
-    public static func decode(_ value: SecretBytes) throws -> (login: SecretBytes, password: SecretBytes) {
+    package static func decode(_ value: SecretBytes) throws -> (login: SecretBytes, password: SecretBytes) {
         let bad = Failure(
             "CPRO_ACCOUNT is not base64 of 'login:password'",
             fr: "CPRO_ACCOUNT n'est pas le base64 de « login:mot-de-passe »")

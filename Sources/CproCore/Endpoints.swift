@@ -1,20 +1,20 @@
 /// The two base URLs of one environment, always in their canonical form:
 /// the OAuth base without the token path, the API base ending in `/cpro`.
-public struct Endpoints: Sendable, Equatable, Codable {
+package struct Endpoints: Sendable, Equatable, Codable {
     /// OAuth base; the token path is appended.
-    public var oauthURL: String
+    package var oauthURL: String
     /// API base, e.g. https://api.piste.gouv.fr/cpro; service paths are appended.
-    public var apiURL: String
+    package var apiURL: String
 
-    public static let tokenPath = "/api/oauth/token"
-    public static let apiPath = "/cpro"
+    package static let tokenPath = "/api/oauth/token"
+    package static let apiPath = "/cpro"
 
-    public init(oauthURL: String, apiURL: String) {
+    package init(oauthURL: String, apiURL: String) {
         self.oauthURL = oauthURL
         self.apiURL = apiURL
     }
 
-    public static func defaults(_ env: PisteEnvironment) -> Endpoints {
+    package static func defaults(_ env: PisteEnvironment) -> Endpoints {
         switch env {
         case .sandbox:
             Endpoints(oauthURL: "https://sandbox-oauth.piste.gouv.fr", apiURL: "https://sandbox-api.piste.gouv.fr/cpro")
@@ -23,15 +23,15 @@ public struct Endpoints: Sendable, Equatable, Codable {
         }
     }
 
-    public var tokenURL: String { oauthURL + Self.tokenPath }
+    package var tokenURL: String { oauthURL + Self.tokenPath }
 
-    public func apiURL(path: String) -> String {
+    package func apiURL(path: String) -> String {
         apiURL + (path.hasPrefix("/") ? path : "/" + path)
     }
 
     /// The OAuth base from what people copy: a host (`https://oauth.piste.gouv.fr`)
     /// or the full token URL (`.../api/oauth/token`). Any other path is refused.
-    public static func oauthBase(_ text: String, name: String) throws -> String {
+    package static func oauthBase(_ text: String, name: String) throws -> String {
         let url = try WebURL.parse(text, name: name)
         switch url.path {
         case "", tokenPath: return url.origin
@@ -44,7 +44,7 @@ public struct Endpoints: Sendable, Equatable, Codable {
 
     /// The API base from what people copy: a host (`/cpro` is appended, as the
     /// well-known integrations write it) or a URL ending in `/cpro`.
-    public static func apiBase(_ text: String, name: String) throws -> String {
+    package static func apiBase(_ text: String, name: String) throws -> String {
         let url = try WebURL.parse(text, name: name)
         switch url.path {
         case "", apiPath: return url.origin + apiPath
@@ -56,18 +56,18 @@ public struct Endpoints: Sendable, Equatable, Codable {
     }
 
     /// Refuses what would leak a credential: see `WebURL.parse`.
-    public static func validate(_ url: String, name: String) throws {
+    package static func validate(_ url: String, name: String) throws {
         _ = try WebURL.parse(url, name: name)
     }
 
     /// The gateway at *.aife.economie.gouv.fr was shut down in September 2023.
-    public var usesRetiredGateway: Bool {
+    package var usesRetiredGateway: Bool {
         Self.isRetired(oauthURL) || Self.isRetired(apiURL)
     }
 
     /// A URL whose host is on the retired gateway (the host itself, not a
     /// path or query that happens to name it).
-    public static func isRetired(_ url: String) -> Bool {
+    package static func isRetired(_ url: String) -> Bool {
         guard let host = (try? WebURL.parse(url, name: "url"))?.host else {
             return url.lowercased().contains("aife.economie.gouv.fr")
         }
@@ -79,20 +79,20 @@ public struct Endpoints: Sendable, Equatable, Codable {
 /// `http://` to this machine's loopback only; no user-info, query, fragment,
 /// backslash, space or control character, so that what cpro checks is what
 /// the HTTP client connects to.
-public struct WebURL: Sendable, Equatable {
-    public let scheme: String
+package struct WebURL: Sendable, Equatable {
+    package let scheme: String
     /// Lower-cased; an IPv6 literal without its brackets.
-    public let host: String
-    public let port: Int?
+    package let host: String
+    package let port: Int?
     /// Without trailing slashes; "" for none.
-    public let path: String
+    package let path: String
 
-    public var origin: String {
+    package var origin: String {
         let h = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(h)\(port.map { ":\($0)" } ?? "")"
     }
 
-    public static func parse(_ text: String, name: String) throws -> WebURL {
+    package static func parse(_ text: String, name: String) throws -> WebURL {
         func refuse(_ en: String, _ fr: String) -> Failure {
             Failure("\(name) \(en)", fr: "\(name) \(fr)")
         }
@@ -158,7 +158,7 @@ public struct WebURL: Sendable, Equatable {
 
     /// `localhost`, an IPv4 address in 127.0.0.0/8, or `::1`: compared on the
     /// parsed host, never on a prefix of the text.
-    public static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         let h = host.lowercased()
         if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
         let octets = h.split(separator: ".", omittingEmptySubsequences: false)

@@ -1,26 +1,26 @@
 /// The export formats of `cpro creds export`, byte by byte so no value is
 /// altered by String handling. Exact for any value without a NUL byte.
-public enum ExportFormat: String, Sendable, CaseIterable {
+package enum ExportFormat: String, Sendable, CaseIterable {
     case shell, dotenv, json
 }
 
-public struct ExportVariable: Sendable {
-    public let name: String
-    public let value: SecretBytes
-    public init(_ name: String, _ value: SecretBytes) {
+package struct ExportVariable: Sendable {
+    package let name: String
+    package let value: SecretBytes
+    package init(_ name: String, _ value: SecretBytes) {
         self.name = name
         self.value = value
     }
 
     /// A portable environment variable name.
-    public static func isValidName(_ s: String) -> Bool {
+    package static func isValidName(_ s: String) -> Bool {
         guard let first = s.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
         return s.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
     }
 }
 
-public enum Exporter {
-    public static func render(_ vars: [ExportVariable], as format: ExportFormat) -> SecretBytes {
+package enum Exporter {
+    package static func render(_ vars: [ExportVariable], as format: ExportFormat) -> SecretBytes {
         var out: [UInt8] = []
         defer { Sodium.memzero(&out) }
         switch format {
@@ -81,7 +81,7 @@ public enum Exporter {
     }
 
     /// A JSON string literal of these bytes (valid UTF-8 stays as is).
-    public static func jsonString(_ bytes: [UInt8]) -> [UInt8] {
+    package static func jsonString(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         let hex = Array("0123456789abcdef".utf8)
         for b in bytes {

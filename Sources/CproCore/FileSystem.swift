@@ -9,18 +9,18 @@ import Darwin
 /// The few file-system moves that every piece of state in cpro makes (vault,
 /// config, token cache), written once: private folders, advisory locks, and
 /// atomic replacement in the manner of git's credential-store.
-public enum SecureFiles {
-    public struct IOError: CproError, CustomStringConvertible {
-        public let operation: String
-        public let path: String
-        public let code: Int32
-        public init(operation: String, path: String, code: Int32) {
+package enum SecureFiles {
+    package struct IOError: CproError, CustomStringConvertible {
+        package let operation: String
+        package let path: String
+        package let code: Int32
+        package init(operation: String, path: String, code: Int32) {
             self.operation = operation
             self.path = path
             self.code = code
         }
-        public var diagnosis: Diagnosis? { nil }
-        public func message(_ lang: Language) -> String {
+        package var diagnosis: Diagnosis? { nil }
+        package func message(_ lang: Language) -> String {
             let reason = String(cString: strerror(code))
             return lang.pick("\(operation) \(path): \(reason)", "\(operation) \(path) : \(reason)")
         }
@@ -29,7 +29,7 @@ public enum SecureFiles {
     /// Creates `path` and any missing parents with mode 0700 (never wider, whatever
     /// the umask). An existing final folder owned by us with group or other bits is
     /// tightened; one owned by someone else is refused.
-    public static func ensurePrivateDirectory(_ path: String) throws {
+    package static func ensurePrivateDirectory(_ path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -56,12 +56,12 @@ public enum SecureFiles {
         _ = chmod(path, 0o700)
     }
 
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0
     }
 
-    public static func dirname(of path: String) -> String {
+    package static func dirname(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
@@ -72,7 +72,7 @@ public enum SecureFiles {
     /// that holds it (else its own folder), must belong to this user (folders
     /// may belong to root) and not be writable by group or others. Missing
     /// parts are skipped: they will be created private.
-    public static func checkOwnership(_ path: String, roots: [String]) throws {
+    package static func checkOwnership(_ path: String, roots: [String]) throws {
         let me = geteuid()
         let root = roots.filter { path == $0 || path.hasPrefix($0 == "/" ? "/" : $0 + "/") }.max { $0.count < $1.count } ?? dirname(of: path)
         var current = path
@@ -101,7 +101,7 @@ public enum SecureFiles {
     }
 
     /// Mode bits of a file, or nil when it does not exist.
-    public static func mode(of path: String) -> UInt32? {
+    package static func mode(of path: String) -> UInt32? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return UInt32(st.st_mode & 0o7777)
@@ -109,7 +109,7 @@ public enum SecureFiles {
 
     /// Reads a whole file, or nil when it does not exist. Larger than `limit` is
     /// refused rather than read, so a wrong path cannot exhaust memory.
-    public static func read(_ path: String, limit: Int) throws -> [UInt8]? {
+    package static func read(_ path: String, limit: Int) throws -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -140,7 +140,7 @@ public enum SecureFiles {
     /// its creation), fsync it, rename it over the target, fsync the folder.
     /// The caller holds the lock that serialises writers. `mode` is for files
     /// meant to be read by others (monitoring output); secrets keep 0600.
-    public static func atomicWrite(_ path: String, bytes: [UInt8], mode: mode_t = 0o600, environment: [String: String] = [:]) throws {
+    package static func atomicWrite(_ path: String, bytes: [UInt8], mode: mode_t = 0o600, environment: [String: String] = [:]) throws {
         let dir = dirname(of: path)
         let tmp = "\(path).tmp-\(getpid())-\(Sodium.randomBytes(4).map { String($0, radix: 16) }.joined())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -215,7 +215,7 @@ public enum SecureFiles {
     /// before their rename. While holding the writers' lock every such file is
     /// stale; without it (`onlyDeadOwners`), only those whose writer's process
     /// is gone are removed, so a live writer never loses its file.
-    public static func removeStaleTemporaries(of path: String, marker: String = ".tmp-", onlyDeadOwners: Bool = false) {
+    package static func removeStaleTemporaries(of path: String, marker: String = ".tmp-", onlyDeadOwners: Bool = false) {
         let dir = dirname(of: path)
         let prefix = String(path.split(separator: "/").last ?? "") + marker
         guard let d = opendir(dir) else { return }
@@ -236,7 +236,7 @@ public enum SecureFiles {
     /// An exclusive advisory lock (flock) on a lock file beside the state it
     /// guards. The kernel drops it when the holder exits, even on SIGKILL, so a
     /// dead process never blocks the others.
-    public final class Lock: Sendable {
+    package final class Lock: Sendable {
         /// -1 once released: a second release (deinit after release, or two
         /// tasks) never closes a descriptor number the process reused.
         private let fd: Mutex<Int32>
@@ -246,7 +246,7 @@ public enum SecureFiles {
         /// Waits up to `timeout` seconds, blocking this thread. Polling rather
         /// than a blocking flock keeps the wait bounded and the message clear.
         /// Async code uses `acquire` instead.
-        public convenience init(path: String, timeout: Double = 30) throws {
+        package convenience init(path: String, timeout: Double = 30) throws {
             var waited = 0.0
             var pause = 0.002
             while true {
@@ -264,7 +264,7 @@ public enum SecureFiles {
         /// The same wait without holding a thread: tasks of the cooperative
         /// pool (two threads here) that blocked on a lock held by another task
         /// of the same process would stop that task from ever releasing it.
-        public static func acquire(path: String, timeout: Double = 30) async throws -> Lock {
+        package static func acquire(path: String, timeout: Double = 30) async throws -> Lock {
             var waited = 0.0
             var pause = 0.002
             while true {
@@ -296,7 +296,7 @@ public enum SecureFiles {
                 fr: "un autre processus cpro tient \(path) depuis plus de \(Int(timeout)) s ; réessayez, ou cherchez un processus cpro bloqué")
         }
 
-        public func release() {
+        package func release() {
             fd.withLock { fd in
                 if fd >= 0 {
                     flock(fd, LOCK_UN)
@@ -309,7 +309,7 @@ public enum SecureFiles {
         deinit { release() }
     }
 
-    public static func withLock<T>(_ path: String, timeout: Double = 30, _ body: () throws -> T) throws -> T {
+    package static func withLock<T>(_ path: String, timeout: Double = 30, _ body: () throws -> T) throws -> T {
         let lock = try Lock(path: path, timeout: timeout)
         defer { lock.release() }
         return try body()

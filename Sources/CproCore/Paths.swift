@@ -5,24 +5,24 @@ import Glibc
 /// Where cpro keeps its state. With `CPRO_HOME` everything (config, vault, token
 /// cache, locks) lives under that one folder, which is what tests, CI jobs and
 /// users with several isolated setups want; otherwise the XDG base directories.
-public struct Paths: Sendable, Equatable {
-    public let configDirectory: String
-    public let dataDirectory: String
-    public let cacheDirectory: String
+package struct Paths: Sendable, Equatable {
+    package let configDirectory: String
+    package let dataDirectory: String
+    package let cacheDirectory: String
 
-    public var configFile: String { configDirectory + "/config.toml" }
-    public var configLock: String { configDirectory + "/config.lock" }
-    public var vaultFile: String { dataDirectory + "/vault.cpro" }
-    public var vaultLock: String { dataDirectory + "/vault.lock" }
-    public var tokenDirectory: String { cacheDirectory + "/tokens" }
+    package var configFile: String { configDirectory + "/config.toml" }
+    package var configLock: String { configDirectory + "/config.lock" }
+    package var vaultFile: String { dataDirectory + "/vault.cpro" }
+    package var vaultLock: String { dataDirectory + "/vault.lock" }
+    package var tokenDirectory: String { cacheDirectory + "/tokens" }
     /// Where the token cache's key lives: the per-user runtime folder (memory
     /// only, emptied at logout and reboot) when there is one, else beside the tokens.
-    public var tokenKeyDirectory: String { runtimeDirectory.map { $0 + "/cpro" } ?? tokenDirectory }
-    public var runtimeDirectory: String?
+    package var tokenKeyDirectory: String { runtimeDirectory.map { $0 + "/cpro" } ?? tokenDirectory }
+    package var runtimeDirectory: String?
     /// The session agent's socket, one agent per vault file: in the runtime
     /// folder when there is one (memory only, the user's alone, removed at
     /// logout), else beside the vault.
-    public var agentSocket: String {
+    package var agentSocket: String {
         guard let run = runtimeDirectory else { return dataDirectory + "/agent.sock" }
         // FNV-1a only tells vault files apart in a file name; nothing secret rests on it.
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -31,15 +31,15 @@ public struct Paths: Sendable, Equatable {
     }
     /// The folders up to which state must be the user's (`SecureFiles.checkOwnership`):
     /// CPRO_HOME, or the home folder and the runtime folder.
-    public var trustRoots: [String] = []
+    package var trustRoots: [String] = []
 
-    public init(configDirectory: String, dataDirectory: String, cacheDirectory: String) {
+    package init(configDirectory: String, dataDirectory: String, cacheDirectory: String) {
         self.configDirectory = configDirectory
         self.dataDirectory = dataDirectory
         self.cacheDirectory = cacheDirectory
     }
 
-    public static func resolve(environment env: [String: String]) throws -> Paths {
+    package static func resolve(environment env: [String: String]) throws -> Paths {
         if let home = env["CPRO_HOME"], !home.isEmpty {
             let root = try absolute(home, variable: "CPRO_HOME")
             // Everything under CPRO_HOME, the token cache's key included.

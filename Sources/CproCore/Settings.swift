@@ -1,25 +1,25 @@
 /// The effective, non-secret settings: the config file, then the variables of
 /// the contract on top. Environment variables win, so CI and tests can point a
 /// configured profile at piste-sim without editing anything.
-public struct Settings: Sendable {
-    public let paths: Paths
-    public let config: Config
-    public let environment: [String: String]
+package struct Settings: Sendable {
+    package let paths: Paths
+    package let config: Config
+    package let environment: [String: String]
 
-    public static let maxConfigBytes = 1 << 20
+    package static let maxConfigBytes = 1 << 20
 
-    public init(paths: Paths, config: Config, environment: [String: String]) {
+    package init(paths: Paths, config: Config, environment: [String: String]) {
         self.paths = paths
         self.config = config
         self.environment = environment
     }
 
-    public static func load(environment env: [String: String]) throws -> Settings {
+    package static func load(environment env: [String: String]) throws -> Settings {
         let paths = try Paths.resolve(environment: env)
         return Settings(paths: paths, config: try loadConfig(paths), environment: env)
     }
 
-    public static func loadConfig(_ paths: Paths) throws -> Config {
+    package static func loadConfig(_ paths: Paths) throws -> Config {
         try SecureFiles.checkOwnership(paths.configFile, roots: paths.trustRoots)
         guard let bytes = try SecureFiles.read(paths.configFile, limit: maxConfigBytes) else { return try Config() }
         guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -31,7 +31,7 @@ public struct Settings: Sendable {
     /// Reads, changes and writes the config under its lock, so two processes
     /// that change different settings both land.
     @discardableResult
-    public static func updateConfig(_ paths: Paths, _ change: (inout Config) throws -> Void) throws -> Config {
+    package static func updateConfig(_ paths: Paths, _ change: (inout Config) throws -> Void) throws -> Config {
         try SecureFiles.ensurePrivateDirectory(paths.configDirectory)
         return try SecureFiles.withLock(paths.configLock) {
             SecureFiles.removeStaleTemporaries(of: paths.configFile)
@@ -43,7 +43,7 @@ public struct Settings: Sendable {
     }
 
     /// The backend chosen by the user: variable, then config, then `file`.
-    public func backend(override: String?) throws -> BackendKind {
+    package func backend(override: String?) throws -> BackendKind {
         let chosen = override ?? environment["CPRO_BACKEND"].flatMap { $0.isEmpty ? nil : $0 } ?? config.backend
         guard let name = chosen else { return .file }
         guard let kind = BackendKind(rawValue: name) else {
@@ -56,7 +56,7 @@ public struct Settings: Sendable {
 
     /// The effective endpoints, each in its canonical form (`Endpoints.oauthBase`,
     /// `Endpoints.apiBase`): the variables, then the config, then PISTE's hosts.
-    public func endpoints(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Endpoints {
+    package func endpoints(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Endpoints {
         var e = Endpoints.defaults(env)
         if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") { e.oauthURL = try Endpoints.oauthBase(s, name: "oauth_url") }
         if case .string(let s)? = config.environmentValue(profile, env, "api_url") { e.apiURL = try Endpoints.apiBase(s, name: "api_url") }
@@ -69,21 +69,21 @@ public struct Settings: Sendable {
 /// Where the OpenBao backend keeps credentials. Nothing here is secret (the
 /// token never is a setting), so it may live in the config; the standard
 /// variables win, as they do for the `bao` command.
-public struct OpenBaoSettings: Sendable, Equatable {
+package struct OpenBaoSettings: Sendable, Equatable {
     /// nil when neither a variable nor the config names a server.
-    public var address: String?
-    public var addressSource: String?
+    package var address: String?
+    package var addressSource: String?
     /// The KV version 2 mount and the folder under it.
-    public var mount: String
-    public var prefix: String
-    public var namespace: String?
+    package var mount: String
+    package var prefix: String
+    package var namespace: String?
 
-    public static let defaultMount = "secret"
-    public static let defaultPrefix = "cpro"
+    package static let defaultMount = "secret"
+    package static let defaultPrefix = "cpro"
 
     /// A path under the server (mount, prefix, namespace): segments of
     /// letters, digits, `.`, `_`, `-`, separated by `/`; outer slashes dropped.
-    public static func path(_ text: String, name: String) throws -> String {
+    package static func path(_ text: String, name: String) throws -> String {
         let trimmed = text.split(separator: "/", omittingEmptySubsequences: false)
         let segments = trimmed.drop { $0.isEmpty }.reversed().drop { $0.isEmpty }.reversed()
         let ok = !segments.isEmpty && segments.allSatisfy { s in
@@ -101,7 +101,7 @@ public struct OpenBaoSettings: Sendable, Equatable {
 }
 
 extension Settings {
-    public func openbao() throws -> OpenBaoSettings {
+    package func openbao() throws -> OpenBaoSettings {
         func variable(_ names: String...) -> (String, String)? {
             for n in names { if let v = environment[n], !v.isEmpty { return (n, v) } }
             return nil

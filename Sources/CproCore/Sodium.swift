@@ -2,24 +2,24 @@ import CSodium
 
 /// libsodium must be initialised once before any other call; `sodium_init` is
 /// itself thread-safe and idempotent, so a lazily computed global suffices.
-public enum Sodium {
+package enum Sodium {
     private static let initialised: Bool = sodium_init() >= 0
 
-    public static func ensureInitialised() throws {
+    package static func ensureInitialised() throws {
         guard initialised else {
             throw Failure("libsodium could not be initialised", fr: "libsodium n'a pas pu être initialisée")
         }
     }
 
     /// Fills a buffer with random bytes from the system's CSPRNG.
-    public static func randomBytes(_ count: Int) -> [UInt8] {
+    package static func randomBytes(_ count: Int) -> [UInt8] {
         _ = initialised
         var out = [UInt8](repeating: 0, count: count)
         out.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, count) }
         return out
     }
 
-    public static func memzero(_ buffer: inout [UInt8]) {
+    package static func memzero(_ buffer: inout [UInt8]) {
         let count = buffer.count
         buffer.withUnsafeMutableBytes { raw in
             if let base = raw.baseAddress { sodium_memzero(base, count) }

@@ -4,7 +4,7 @@ import Glibc
 
 extension Int64 {
     /// Seconds since 1970 as RFC 3339 in UTC, e.g. 2026-11-29T19:16:57Z.
-    public var rfc3339: String {
+    package var rfc3339: String {
         var t = time_t(self)
         var tm = tm()
         gmtime_r(&t, &tm)

@@ -2,11 +2,11 @@ import Foundation
 
 /// Checks a value on its way into a store. Refusals throw; oddities that PISTE
 /// might still accept come back as warnings. No message ever contains the value.
-public enum Validation {
-    public static let maxValueBytes = 16 * 1024
+package enum Validation {
+    package static let maxValueBytes = 16 * 1024
 
     @discardableResult
-    public static func check(_ field: StoredField, _ value: SecretBytes) throws -> [Failure] {
+    package static func check(_ field: StoredField, _ value: SecretBytes) throws -> [Failure] {
         let name = field.rawValue
         return try value.withUnsafeBytes { raw -> [Failure] in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -88,8 +88,8 @@ public enum Validation {
 /// A French establishment number: 14 digits, Luhn over all of them; La Poste's
 /// establishments (SIREN 356000000) use a digit sum divisible by 5 instead,
 /// except its head office (python-stdnum, stdnum/fr/siret.py).
-public enum SIRET {
-    public static func validate(_ text: String) throws -> String {
+package enum SIRET {
+    package static func validate(_ text: String) throws -> String {
         let s = text.filter { $0 != " " }
         guard s.count == 14, s.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             throw Failure("a SIRET is 14 digits", fr: "un SIRET compte 14 chiffres")
@@ -119,10 +119,10 @@ public enum SIRET {
 }
 
 /// Dates as they come from people and from Chorus Pro.
-public enum DateText {
+package enum DateText {
     /// `YYYY-MM-DD`, optionally followed by `THH:MM[:SS][.fff]` and `Z`,
     /// `+HHMM` or `+HH:MM` (Chorus Pro writes `+0000`); seconds since 1970.
-    public static func parse(_ text: String) -> Int64? {
+    package static func parse(_ text: String) -> Int64? {
         let chars = Array(text.trimmingCharacters(in: .whitespaces))
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= chars.count else { return nil }
@@ -178,7 +178,7 @@ public enum DateText {
     }
 
     /// A date that Chorus Pro may give as text or as epoch milliseconds.
-    public static func chorus(_ value: Any) -> Int64? {
+    package static func chorus(_ value: Any) -> Int64? {
         if let s = value as? String {
             if let n = Int64(s), s.count >= 10 { return n / 1000 }
             return parse(s)

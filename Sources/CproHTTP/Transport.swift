@@ -6,13 +6,13 @@ import NIOHTTP1
 import NIOSSL
 import Synchronization
 
-public struct HTTPRequest: Sendable {
-    public var method: String
-    public var url: String
-    public var headers: [(String, String)]
-    public var body: [UInt8]
+package struct HTTPRequest: Sendable {
+    package var method: String
+    package var url: String
+    package var headers: [(String, String)]
+    package var body: [UInt8]
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+    package init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -20,25 +20,25 @@ public struct HTTPRequest: Sendable {
     }
 }
 
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [(String, String)]
+    package var body: [UInt8]
 
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+    package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
     }
 
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 }
 
 /// What the wire needs from HTTP: one request, one answer. async-http-client in
 /// production; tests may put anything behind it.
-public protocol HTTPTransport: Sendable {
+package protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
     /// Seconds left of the command's time budget, nil for none: retries never
     /// wait past it.
@@ -46,14 +46,14 @@ public protocol HTTPTransport: Sendable {
 }
 
 extension HTTPTransport {
-    public var remainingTime: Double? { nil }
+    package var remainingTime: Double? { nil }
 }
 
 /// Text from a server (an error, a header, a libelle, a structure's name), made
 /// safe to show to people: one line, no C0 or C1 control characters (no
 /// terminal escapes, including 8-bit CSI), no bidirectional overrides or
 /// isolates (which can make a terminal line read differently), bounded.
-public enum ServerText {
+package enum ServerText {
     static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
         switch u.value {
         case 0..<0x20, 0x7F...0x9F: true
@@ -62,7 +62,7 @@ public enum ServerText {
         }
     }
 
-    public static func oneLine(_ s: String, limit: Int = 200) -> String {
+    package static func oneLine(_ s: String, limit: Int = 200) -> String {
         let line = String(s.unicodeScalars.map { isUnsafe($0) ? " " : Character($0) })
         return line.count > limit ? String(line.prefix(limit)) + "…" : line
     }
@@ -71,11 +71,11 @@ public enum ServerText {
 /// An answer larger than cpro reads. No PISTE or OpenBao answer comes near
 /// it, so it is a wrong answer (a proxy's page, another server), not a
 /// network failure, and sending again would only fetch it again.
-public struct OversizedAnswer: CproError {
-    public let host: String
-    public let limit: Int
-    public var diagnosis: Diagnosis? { .unexpectedResponse }
-    public func message(_ lang: Language) -> String {
+package struct OversizedAnswer: CproError {
+    package let host: String
+    package let limit: Int
+    package var diagnosis: Diagnosis? { .unexpectedResponse }
+    package func message(_ lang: Language) -> String {
         lang.pick(
             "\(host) sent an answer larger than \(limit >> 20) MiB, which no PISTE service sends (a proxy's page, or another server?); it was not read",
             "\(host) a envoyé une réponse de plus de \(limit >> 20) Mio, ce qu'aucun service PISTE n'envoie (la page d'un proxy, ou un autre serveur ?) ; elle n'a pas été lue")
@@ -83,16 +83,16 @@ public struct OversizedAnswer: CproError {
 }
 
 /// A failure to get any answer, classified for people: DNS, refused, timeout, TLS.
-public struct TransportError: Error, Sendable {
-    public enum Kind: String, Sendable { case dns, refused, timeout, tls, other }
-    public let kind: Kind
-    public let host: String
-    public let detail: String
+package struct TransportError: Error, Sendable {
+    package enum Kind: String, Sendable { case dns, refused, timeout, tls, other }
+    package let kind: Kind
+    package let host: String
+    package let detail: String
     /// False only when the request surely never left this machine (no
     /// connection was opened, or TLS failed before any byte of it was sent).
-    public let mayHaveReachedServer: Bool
+    package let mayHaveReachedServer: Bool
 
-    public init(kind: Kind, host: String, detail: String, mayHaveReachedServer: Bool) {
+    package init(kind: Kind, host: String, detail: String, mayHaveReachedServer: Bool) {
         self.kind = kind
         self.host = host
         self.detail = detail
@@ -105,7 +105,7 @@ public struct TransportError: Error, Sendable {
 /// allow a check), the proxy from
 /// `https_proxy`/`no_proxy`, and extra trusted roots from a CA file variable
 /// (`CPRO_CA_FILE` for PISTE; OpenBao's own `BAO_CACERT`/`VAULT_CACERT`).
-public struct AHCTransport: HTTPTransport {
+package struct AHCTransport: HTTPTransport {
     let environment: [String: String]
     let caFileVariables: [String]
     let budget: Budget
@@ -132,20 +132,20 @@ public struct AHCTransport: HTTPTransport {
         }
     }
 
-    public static let defaultBudgetSeconds: Int64 = 8
+    package static let defaultBudgetSeconds: Int64 = 8
     /// The most of an answer's body that is read.
-    public static let answerLimit = 8 << 20
+    package static let answerLimit = 8 << 20
 
     /// One transport per command: its requests share the budget. An invalid
     /// `CPRO_TIMEOUT` is refused by `budgetSeconds`, which commands call first.
-    public init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"], client: HTTPClient? = nil) {
+    package init(environment: [String: String], caFileVariables: [String] = ["CPRO_CA_FILE"], client: HTTPClient? = nil) {
         self.environment = environment
         self.caFileVariables = caFileVariables
         self.provided = client
         self.budget = Budget(seconds: (try? Self.budgetSeconds(environment)) ?? Self.defaultBudgetSeconds)
     }
 
-    public static func budgetSeconds(_ environment: [String: String]) throws -> Int64 {
+    package static func budgetSeconds(_ environment: [String: String]) throws -> Int64 {
         guard let raw = environment["CPRO_TIMEOUT"], !raw.isEmpty else { return defaultBudgetSeconds }
         guard let n = Int64(raw), n > 0, n <= 86_400 else {
             throw Failure("CPRO_TIMEOUT must be a number of seconds between 1 and 86400",
@@ -154,7 +154,7 @@ public struct AHCTransport: HTTPTransport {
         return n
     }
 
-    public var remainingTime: Double? { budget.remaining }
+    package var remainingTime: Double? { budget.remaining }
 
     /// One client per process and per proxy choice, never shut down: the
     /// process exit ends it, and a static never reaches HTTPClient's deinit check.
@@ -207,7 +207,7 @@ public struct AHCTransport: HTTPTransport {
         return (proxyHost, url.port ?? 3128)
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let host = URL(string: request.url)?.host ?? request.url
         var r = HTTPClientRequest(url: request.url)
         r.method = HTTPMethod(rawValue: request.method)

@@ -5,20 +5,20 @@ import CproVault
 import Foundation
 import Logging
 
-public enum HealthStatus: String, Sendable, Comparable {
+package enum HealthStatus: String, Sendable, Comparable {
     case ok, warning, critical, unknown
 
     /// Monitoring plugins' exit statuses.
-    public var exitCode: Int32 {
+    package var exitCode: Int32 {
         switch self { case .ok: 0; case .warning: 1; case .critical: 2; case .unknown: 3 }
     }
 
-    public static func < (a: Self, b: Self) -> Bool { a.exitCode < b.exitCode }
+    package static func < (a: Self, b: Self) -> Bool { a.exitCode < b.exitCode }
 
     /// CRITICAL when the setup is wrong or PISTE cannot be reached; UNKNOWN when
     /// the check itself could not run (the vault is locked) or could not read
     /// the answer.
-    public static func of(_ d: Diagnosis) -> HealthStatus {
+    package static func of(_ d: Diagnosis) -> HealthStatus {
         switch d {
         case .ok: .ok
         case .passwordExpiring, .noStructures, .structureInactive, .structureNotLinked: .warning
@@ -28,43 +28,43 @@ public enum HealthStatus: String, Sendable, Comparable {
     }
 }
 
-public struct StepResult: Sendable {
-    public let id: StepID
-    public let status: StepStatus
-    public let diagnosis: Diagnosis?
-    public let hint: Text
+package struct StepResult: Sendable {
+    package let id: StepID
+    package let status: StepStatus
+    package let diagnosis: Diagnosis?
+    package let hint: Text
 }
 
-public struct CheckReport: Sendable {
-    public let profile: ProfileName
-    public let environment: PisteEnvironment
-    public let steps: [StepResult]
-    public let diagnosis: Diagnosis
+package struct CheckReport: Sendable {
+    package let profile: ProfileName
+    package let environment: PisteEnvironment
+    package let steps: [StepResult]
+    package let diagnosis: Diagnosis
     /// The outcome in both languages: the problem's message when there is one.
-    public let message: Text
+    package let message: Text
     /// What went wrong, as the error value itself (a `Failure` from the wire
     /// or a backend), for callers that act on its fields; nil when the check
     /// passed or only warns.
-    public var problem: (any CproError)? = nil
-    public let structures: [LinkedStructure]?
-    public let warnings: [Text]
-    public let refusedAPIs: [String]
-    public let durationMs: Int
-    public let passwordExpiresAt: Int64?
+    package var problem: (any CproError)? = nil
+    package let structures: [LinkedStructure]?
+    package let warnings: [Text]
+    package let refusedAPIs: [String]
+    package let durationMs: Int
+    package let passwordExpiresAt: Int64?
     /// chorus, declared or estimated.
-    public var passwordExpirySource: String? = nil
+    package var passwordExpirySource: String? = nil
     /// Facts worth knowing that are not a problem (a SIRET absent from the
     /// sandbox's test data set).
-    public var notes: [Text] = []
+    package var notes: [Text] = []
     /// When the access token the check used expires.
-    public var tokenExpiresAt: Int64? = nil
+    package var tokenExpiresAt: Int64? = nil
     /// The technical password expires within the critical threshold
     /// (`--critical-days`): CRITICAL rather than WARNING.
-    public var passwordCritical = false
+    package var passwordCritical = false
 
     /// A check that could not start (no store, a bad setting): the failing
     /// step from the diagnosis, the rest unknown.
-    public static func failure(_ profile: ProfileName, _ env: PisteEnvironment, _ error: any CproError, default fallback: Diagnosis) -> CheckReport {
+    package static func failure(_ profile: ProfileName, _ env: PisteEnvironment, _ error: any CproError, default fallback: Diagnosis) -> CheckReport {
         let d = error.diagnosis ?? fallback
         let failing = Advice.step(for: d)
         var after = false
@@ -79,20 +79,20 @@ public struct CheckReport: Sendable {
                            warnings: [], refusedAPIs: [], durationMs: 0, passwordExpiresAt: nil)
     }
 
-    public var status: HealthStatus {
+    package var status: HealthStatus {
         let s = HealthStatus.of(diagnosis)
         if passwordCritical && s <= .warning { return .critical }
         return s == .ok && !warnings.isEmpty ? .warning : s
     }
 
     /// Ready to work: every step passed (a warning does not stop the work).
-    public var ready: Bool { HealthStatus.of(diagnosis) <= .warning }
-    public var failedStep: StepID? { steps.first { $0.status == .failed }?.id }
+    package var ready: Bool { HealthStatus.of(diagnosis) <= .warning }
+    package var failedStep: StepID? { steps.first { $0.status == .failed }?.id }
     /// The step to fix: the failed one, or the one a warning is about.
-    public var stepToFix: StepID? { failedStep ?? (diagnosis == .ok ? nil : Advice.step(for: diagnosis)) }
+    package var stepToFix: StepID? { failedStep ?? (diagnosis == .ok ? nil : Advice.step(for: diagnosis)) }
 
     /// `cpro health --json`, in the reader's language.
-    public func healthJSON(_ lang: Language) -> ReportJSON {
+    package func healthJSON(_ lang: Language) -> ReportJSON {
         ReportJSON(
             status: status.rawValue, diagnosis: diagnosis.rawValue, message: message(lang), environment: environment.rawValue,
             profile: profile.value, durationMs: durationMs, warnings: warnings.map { $0(lang) }, structures: structures,
@@ -102,7 +102,7 @@ public struct CheckReport: Sendable {
     }
 
     /// `cpro onboard --check --json`: the health object, the verdict and every step.
-    public func onboardingJSON(_ lang: Language) -> ReportJSON {
+    package func onboardingJSON(_ lang: Language) -> ReportJSON {
         var o = healthJSON(lang)
         o.ready = ready
         o.steps = steps.map { s in
@@ -115,30 +115,30 @@ public struct CheckReport: Sendable {
 
 /// The JSON shape of a check report (cli.md): keys absent rather than null,
 /// except a step's diagnosis, which is null until the step is checked.
-public struct ReportJSON: Encodable, Sendable {
-    public var status: String
-    public var diagnosis: String
-    public var message: String
-    public var environment: String
-    public var profile: String
-    public var durationMs: Int
-    public var warnings: [String]
-    public var structures: [LinkedStructure]?
-    public var step: String?
-    public var refusedAPIs: [String]?
-    public var passwordExpiresAt: String?
-    public var passwordExpirySource: String?
-    public var tokenExpiresAt: String?
-    public var notes: [String]?
-    public var ready: Bool? = nil
-    public var steps: [Step]? = nil
+package struct ReportJSON: Encodable, Sendable {
+    package var status: String
+    package var diagnosis: String
+    package var message: String
+    package var environment: String
+    package var profile: String
+    package var durationMs: Int
+    package var warnings: [String]
+    package var structures: [LinkedStructure]?
+    package var step: String?
+    package var refusedAPIs: [String]?
+    package var passwordExpiresAt: String?
+    package var passwordExpirySource: String?
+    package var tokenExpiresAt: String?
+    package var notes: [String]?
+    package var ready: Bool? = nil
+    package var steps: [Step]? = nil
 
-    public struct Step: Encodable, Sendable {
-        public let id: String
-        public let status: String
-        public let diagnosis: String?
-        public let hint: String
-        public func encode(to encoder: Encoder) throws {
+    package struct Step: Encodable, Sendable {
+        package let id: String
+        package let status: String
+        package let diagnosis: String?
+        package let hint: String
+        package func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(id, forKey: .id)
             try c.encode(status, forKey: .status)
@@ -159,20 +159,20 @@ public struct ReportJSON: Encodable, Sendable {
 }
 
 /// Runs the setup's checks in order and says which step is wrong.
-public struct Checker: Sendable {
-    public struct Options: Sendable {
-        public var rotationDays = 424
-        public var warnDaysBefore = 30
+package struct Checker: Sendable {
+    package struct Options: Sendable {
+        package var rotationDays = 424
+        package var warnDaysBefore = 30
         /// Fewer days than this before the technical password expires is
         /// CRITICAL; nil: never critical on the date alone.
-        public var criticalDaysBefore: Int? = nil
-        public var maxPages = 50
+        package var criticalDaysBefore: Int? = nil
+        package var maxPages = 50
         /// The structure this profile invoices for (config `siret`).
-        public var siret: String? = nil
+        package var siret: String? = nil
         /// When the technical password was last changed (config
         /// `tech_password_changed_at`), as declared by the user.
-        public var passwordChangedAt: Int64? = nil
-        public init() {}
+        package var passwordChangedAt: Int64? = nil
+        package init() {}
     }
 
     let store: CredentialStore
@@ -185,7 +185,7 @@ public struct Checker: Sendable {
     let logger: Logger
     let clock: @Sendable () -> Int64
 
-    public init(store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
+    package init(store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
                 transport: HTTPTransport, tokens: TokenProvider, options: Options = Options(),
                 logger: Logger = Logger(label: "cpro.check"), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.store = store
@@ -226,7 +226,7 @@ public struct Checker: Sendable {
         var concerns: [(Diagnosis, Text)] = []
     }
 
-    public func run() async -> CheckReport {
+    package func run() async -> CheckReport {
         let started = Date()
         let p = Progress()
         let failure = await walk(p)

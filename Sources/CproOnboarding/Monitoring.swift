@@ -5,12 +5,12 @@ import Foundation
 /// `cpro health --format nagios|prometheus`: the same reports in the shapes
 /// monitoring systems read without glue. Pure functions of the reports, so a
 /// server embedding the checker can expose the same text.
-public enum Monitoring {
+package enum Monitoring {
     /// The password thresholds shown in Nagios perfdata, in days.
-    public struct Thresholds: Sendable {
-        public var warningDays: Int
-        public var criticalDays: Int?
-        public init(warningDays: Int, criticalDays: Int?) {
+    package struct Thresholds: Sendable {
+        package var warningDays: Int
+        package var criticalDays: Int?
+        package init(warningDays: Int, criticalDays: Int?) {
             self.warningDays = warningDays
             self.criticalDays = criticalDays
         }
@@ -19,7 +19,7 @@ public enum Monitoring {
     /// The Nagios plugin output: one line `STATUS - message | perfdata`, then
     /// with several checks one line per check (the plugin API's long text).
     /// Status words stay English: Nagios, Icinga and their add-ons parse them.
-    public static func nagios(_ reports: [CheckReport], thresholds: Thresholds, now: Int64, lang: Language) -> String {
+    package static func nagios(_ reports: [CheckReport], thresholds: Thresholds, now: Int64, lang: Language) -> String {
         let worst = reports.map(\.status).max() ?? .unknown
         let word = nagiosWord(worst)
         var perf: [String] = []
@@ -53,7 +53,7 @@ public enum Monitoring {
     }
 
     /// The plugin line for a check that could not start.
-    public static func nagiosUnknown(_ message: String) -> String {
+    package static func nagiosUnknown(_ message: String) -> String {
         "UNKNOWN - " + pluginText(message) + "\n"
     }
 
@@ -78,7 +78,7 @@ public enum Monitoring {
     /// The Prometheus text exposition format (version 0.0.4), for
     /// node_exporter's textfile collector: each family once, its samples
     /// labelled by profile and environment; a family with no sample is left out.
-    public static func prometheus(_ reports: [CheckReport], now: Int64) -> String {
+    package static func prometheus(_ reports: [CheckReport], now: Int64) -> String {
         struct Family {
             let name, help: String
             var samples: [(labels: [(String, String)], value: String)] = []

@@ -1,7 +1,7 @@
 import CproCore
 
 /// The setup steps of the contract, in order.
-public enum StepID: String, Sendable, CaseIterable, Codable {
+package enum StepID: String, Sendable, CaseIterable, Codable {
     case pisteAccount = "piste-account"
     case cguConsent = "cgu-consent"
     case pisteApplication = "piste-application"
@@ -10,7 +10,7 @@ public enum StepID: String, Sendable, CaseIterable, Codable {
     case authentication
     case firstRequest = "first-request"
 
-    public func title(_ l: Language) -> String {
+    package func title(_ l: Language) -> String {
         switch self {
         case .pisteAccount: l.pick("PISTE account", "Compte PISTE")
         case .cguConsent: l.pick("Terms (CGU) of the Chorus Pro APIs", "Conditions (CGU) des API Chorus Pro")
@@ -23,25 +23,25 @@ public enum StepID: String, Sendable, CaseIterable, Codable {
     }
 }
 
-public enum StepStatus: String, Sendable, Codable {
+package enum StepStatus: String, Sendable, Codable {
     case ok, failed, skipped, manual
 }
 
 /// Where things are done, per environment.
-public enum Portals {
-    public static let piste = "https://piste.gouv.fr"
-    public static func chorus(_ env: PisteEnvironment) -> String {
+package enum Portals {
+    package static let piste = "https://piste.gouv.fr"
+    package static func chorus(_ env: PisteEnvironment) -> String {
         env == .sandbox ? "https://qualif.chorus-pro.gouv.fr" : "https://chorus-pro.gouv.fr"
     }
-    public static func space(_ env: PisteEnvironment, _ l: Language) -> String {
+    package static func space(_ env: PisteEnvironment, _ l: Language) -> String {
         env == .sandbox ? l.pick("the Sandbox space", "l'espace Sandbox") : l.pick("the Production space", "l'espace Production")
     }
 }
 
 /// What the user must do for each step: shown by the wizard, and as the
 /// hint of a step that failed or cannot be checked.
-public enum Advice {
-    public static func instructions(_ step: StepID, _ env: PisteEnvironment, _ l: Language) -> String {
+package enum Advice {
+    package static func instructions(_ step: StepID, _ env: PisteEnvironment, _ l: Language) -> String {
         let space = Portals.space(env, l)
         switch step {
         case .pisteAccount:
@@ -87,7 +87,7 @@ public enum Advice {
     }
 
     /// The step to fix for a diagnosis, per the contract.
-    public static func step(for d: Diagnosis, missing: [StoredField] = []) -> StepID? {
+    package static func step(for d: Diagnosis, missing: [StoredField] = []) -> StepID? {
         switch d {
         case .credentialsMissing:
             return missing.contains(.clientID) || missing.contains(.clientSecret) ? .pisteApplication : .technicalAccount
@@ -101,15 +101,15 @@ public enum Advice {
     }
 
     /// The same texts in both languages, for reports rendered later.
-    public static func instructions(_ step: StepID, _ env: PisteEnvironment) -> Text {
+    package static func instructions(_ step: StepID, _ env: PisteEnvironment) -> Text {
         Text(instructions(step, env, .en), fr: instructions(step, env, .fr))
     }
-    public static func fix(_ d: Diagnosis, _ env: PisteEnvironment) -> Text {
+    package static func fix(_ d: Diagnosis, _ env: PisteEnvironment) -> Text {
         Text(fix(d, env, .en), fr: fix(d, env, .fr))
     }
 
     /// One line saying how to fix a diagnosis.
-    public static func fix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
+    package static func fix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
         let base = baseFix(d, env, l)
         // In production a refusal that nothing else explains may be the missing
         // raccordement, which no answer names.

@@ -56,7 +56,7 @@ public struct ChorusAnswer: Sendable {
 /// The one place that builds a Chorus Pro request: both authentications
 /// (`Authorization: Bearer` and `cpro-account`), a JSON body, retries on 5xx and
 /// 429, one token refresh on a 401, and every failure as a `Failure` with its diagnosis.
-public struct ChorusClient: Sendable {
+package struct ChorusClient: Sendable {
     let transport: HTTPTransport
     let tokens: TokenProvider
     let endpoints: Endpoints
@@ -64,7 +64,7 @@ public struct ChorusClient: Sendable {
     let policy: RetryPolicy
     let logger: Logger
 
-    public init(transport: HTTPTransport, tokens: TokenProvider, endpoints: Endpoints, cproAccount: SecretBytes,
+    package init(transport: HTTPTransport, tokens: TokenProvider, endpoints: Endpoints, cproAccount: SecretBytes,
                 policy: RetryPolicy = .standard, logger: Logger = Logger(label: "cpro.api")) {
         self.transport = transport
         self.tokens = tokens
@@ -77,23 +77,23 @@ public struct ChorusClient: Sendable {
     /// POSTs `body` (JSON) to `path` under the API base. Throws `chorus_error`
     /// when codeRetour is not 0. `repeatability` nil: read-only paths are
     /// retried, every other POST reaches the server at most once.
-    public func post(_ path: String, json body: [UInt8], repeatability: Repeatability? = nil) async throws -> ChorusAnswer {
+    package func post(_ path: String, json body: [UInt8], repeatability: Repeatability? = nil) async throws -> ChorusAnswer {
         try await call("POST", path, body: body, repeatability: repeatability ?? Self.repeatability(post: path))
     }
 
-    public func get(_ path: String) async throws -> ChorusAnswer {
+    package func get(_ path: String) async throws -> ChorusAnswer {
         try await call("GET", path, body: [], repeatability: .idempotent)
     }
 
     /// The API a path belongs to (factures, structures, utilisateurs, transverses).
-    public static func apiName(_ path: String) -> String {
+    package static func apiName(_ path: String) -> String {
         let parts = path.split(separator: "/")
         return parts.first.map(String.init) ?? path
     }
 
     /// Chorus Pro's read-only services are named by their verb: rechercher,
     /// consulter, recuperer. Everything else may change something.
-    public static func repeatability(post path: String) -> Repeatability {
+    package static func repeatability(post path: String) -> Repeatability {
         let readVerbs = ["rechercher", "consulter", "recuperer"]
         let segments = path.lowercased().split(separator: "/")
         return segments.contains { seg in readVerbs.contains { seg.hasPrefix($0) } } ? .idempotent : .atMostOnce
@@ -103,11 +103,11 @@ public struct ChorusClient: Sendable {
     /// account in its error_description ("login or password incorrects"),
     /// answers `realm="DefaultRealm"` for a path no API serves, and anything
     /// else is about the bearer token.
-    public enum Challenge: Sendable, Equatable {
+    package enum Challenge: Sendable, Equatable {
         case technicalAccount, unknownPath, token
     }
 
-    public static func challenge(_ r: HTTPResponse) -> Challenge {
+    package static func challenge(_ r: HTTPResponse) -> Challenge {
         let header = r.header("www-authenticate") ?? ""
         if let d = parameter("error_description", in: header)?.lowercased(),
            d.contains("login") || d.contains("password") || d.contains("mot de passe") {

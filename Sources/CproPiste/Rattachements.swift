@@ -134,13 +134,13 @@ public struct LinkedStructuresPage: Decodable, Sendable {
 /// `structures/v1/consulter`'s answer, for the one field cpro reads: when
 /// the technical account's password expires (seen in client libraries,
 /// unconfirmed live).
-public struct StructureDetails: Decodable, Sendable {
-    public var passwordExpiry: JSONScalar?
+package struct StructureDetails: Decodable, Sendable {
+    package var passwordExpiry: JSONScalar?
 
     enum CodingKeys: String, CodingKey { case informationGenerales }
     enum GeneralKeys: String, CodingKey { case dateExpirationMotPasseCompteTech }
 
-    public init(from decoder: Decoder) throws {
+    package init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let general = try? c.nestedContainer(keyedBy: GeneralKeys.self, forKey: .informationGenerales)
         passwordExpiry = (try? general?.decodeIfPresent(JSONScalar.self, forKey: .dateExpirationMotPasseCompteTech)) ?? nil

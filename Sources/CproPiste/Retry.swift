@@ -4,22 +4,22 @@ import Foundation
 
 /// Bounded retries with exponential backoff and full jitter. A Retry-After
 /// within the cap is honoured.
-public struct RetryPolicy: Sendable {
-    public var attempts: Int
-    public var baseDelay: Double
-    public var maxDelay: Double
-    public var maxRetryAfter: Double
+package struct RetryPolicy: Sendable {
+    package var attempts: Int
+    package var baseDelay: Double
+    package var maxDelay: Double
+    package var maxRetryAfter: Double
 
-    public static let standard = RetryPolicy(attempts: 3, baseDelay: 0.25, maxDelay: 4, maxRetryAfter: 30)
+    package static let standard = RetryPolicy(attempts: 3, baseDelay: 0.25, maxDelay: 4, maxRetryAfter: 30)
 
-    public init(attempts: Int, baseDelay: Double, maxDelay: Double, maxRetryAfter: Double) {
+    package init(attempts: Int, baseDelay: Double, maxDelay: Double, maxRetryAfter: Double) {
         self.attempts = attempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.maxRetryAfter = maxRetryAfter
     }
 
-    public func delay(afterAttempt n: Int, retryAfter: String?) -> Double? {
+    package func delay(afterAttempt n: Int, retryAfter: String?) -> Double? {
         if let ra = retryAfter?.trimmingCharacters(in: .whitespaces), let seconds = Double(ra) {
             return seconds <= maxRetryAfter ? max(0, seconds) : nil
         }
@@ -34,7 +34,7 @@ public struct RetryPolicy: Sendable {
 /// invoice deposit) must reach the server at most once: it is sent again only
 /// when it surely never left (the connection was never opened), or when the
 /// server said so itself (429 or 503 with Retry-After: it did not act).
-public enum Repeatability: Sendable, Equatable {
+package enum Repeatability: Sendable, Equatable {
     /// Reads: retried on any transport error, 5xx or 429.
     case idempotent
     /// Writes: retried only when the request surely did not reach the server.

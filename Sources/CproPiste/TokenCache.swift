@@ -25,7 +25,7 @@ import Glibc
 ///   caller waits for that one, without holding a thread), and the valid token
 ///   kept in memory while the store's change stamp says the credentials are
 ///   the same, so a server's hundred concurrent calls read no file.
-public actor TokenProvider {
+package actor TokenProvider {
     let store: CredentialStore
     let profile: ProfileName
     let environment: PisteEnvironment
@@ -49,9 +49,9 @@ public actor TokenProvider {
     /// task holding it could then never be resumed.
     let gate = AsyncGate()
 
-    public static let defaultMargin: Int64 = 300
+    package static let defaultMargin: Int64 = 300
 
-    public init(
+    package init(
         store: CredentialStore, profile: ProfileName, environment: PisteEnvironment, endpoints: Endpoints,
         directory: String, keyDirectory: String, trustRoots: [String] = [], readsBeforeLock: Bool = false,
         margin: Int64 = TokenProvider.defaultMargin, client: TokenClient,
@@ -82,7 +82,7 @@ public actor TokenProvider {
     /// A token valid for at least the margin: from the cache when it can, else
     /// fetched (once for all processes asking at the same time).
     /// `client`: the request's own (a library call's time budget); else the provider's.
-    public func token(refresh: Bool = false, using client: TokenClient? = nil) async throws -> AccessToken {
+    package func token(refresh: Bool = false, using client: TokenClient? = nil) async throws -> AccessToken {
         if !refresh, let t = remembered() { return t }
         if let running = inFlight { return try await running.task.value }
         let client = client ?? self.client
@@ -163,7 +163,7 @@ public actor TokenProvider {
 
     /// The cached token if it is valid and still belongs to the stored
     /// credentials, without opening the store when the backend has a stamp.
-    public nonisolated func warm() async -> AccessToken? {
+    package nonisolated func warm() async -> AccessToken? {
         if store.changeStamp() != nil { return warmByStamp() }
         guard let key = try? cacheKey(create: false), let entry = read(key: key), isFresh(entry.token) else { return nil }
         guard let creds = try? await store.read(profile, environment),
@@ -175,7 +175,7 @@ public actor TokenProvider {
 
     /// The warm read of a store with a change stamp, which never suspends: the
     /// CLI's fast path runs it before any task hops to another thread.
-    public nonisolated func warmByStamp() -> AccessToken? {
+    package nonisolated func warmByStamp() -> AccessToken? {
         guard let stamp = store.changeStamp(), let key = try? cacheKey(create: false), let entry = read(key: key),
               isFresh(entry.token) else { return nil }
         return Self.hash(key: key, [stamp, Array(endpoints.oauthURL.utf8)]) == entry.stamp ? entry.token : nil
@@ -184,7 +184,7 @@ public actor TokenProvider {
     /// Drops this token if the cache still holds it (the API refused it), so
     /// the next call fetches a new one; a newer token another process cached
     /// meanwhile is left alone.
-    public func invalidate(_ token: AccessToken) async throws {
+    package func invalidate(_ token: AccessToken) async throws {
         guard SecureFiles.exists(directory) else { return }
         try await gate.serialized {
             let lock = try await SecureFiles.Lock.acquire(path: self.lockPath, timeout: self.lockTimeout)
@@ -197,7 +197,7 @@ public actor TokenProvider {
 
     /// Forgets the cached token of this profile and environment.
     @discardableResult
-    public nonisolated func clear() throws -> Bool {
+    package nonisolated func clear() throws -> Bool {
         guard SecureFiles.exists(entryPath) else { return false }
         return try SecureFiles.withLock(lockPath, timeout: lockTimeout) { unlink(entryPath) == 0 }
     }

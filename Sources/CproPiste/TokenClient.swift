@@ -23,13 +23,13 @@ public struct AccessToken: Sendable {
 
 /// The client-credentials grant as PISTE takes it: a form body with
 /// grant_type, client_id, client_secret and scope=openid (not HTTP Basic).
-public struct TokenClient: Sendable {
+package struct TokenClient: Sendable {
     let transport: HTTPTransport
     let policy: RetryPolicy
     let logger: Logger
     let clock: @Sendable () -> Int64
 
-    public init(transport: HTTPTransport, policy: RetryPolicy = .standard, logger: Logger = Logger(label: "cpro.oauth"),
+    package init(transport: HTTPTransport, policy: RetryPolicy = .standard, logger: Logger = Logger(label: "cpro.oauth"),
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.transport = transport
         self.policy = policy
@@ -37,7 +37,7 @@ public struct TokenClient: Sendable {
         self.clock = clock
     }
 
-    public func fetch(clientID: SecretBytes, clientSecret: SecretBytes, endpoints: Endpoints) async throws -> AccessToken {
+    package func fetch(clientID: SecretBytes, clientSecret: SecretBytes, endpoints: Endpoints) async throws -> AccessToken {
         if Endpoints.isRetired(endpoints.tokenURL) { throw Failure.refusingRetiredGateway(endpoints.tokenURL) }
         var body = Array("grant_type=client_credentials&client_id=".utf8)
         body += FormEncoding.encode(clientID)

@@ -169,13 +169,13 @@ package struct AgentStatus: Sendable, Equatable {
 /// The client side: every call is one short connection. Anything unexpected
 /// (no agent, a stale socket, a foreign owner, a slow answer) reads as "no
 /// agent", so the caller falls back to the passphrase and never fails for it.
-public struct AgentClient: VaultFormat.RemoteSealer {
-    public let socketPath: String
+package struct AgentClient: VaultFormat.RemoteSealer {
+    package let socketPath: String
     /// Connect and answer budget: an agent that answers at all does so in
     /// well under a millisecond; one stopped in a debugger must not hold a command.
     let timeout: Double
 
-    public init(socketPath: String, timeout: Double = 0.5) {
+    package init(socketPath: String, timeout: Double = 0.5) {
         self.socketPath = socketPath
         self.timeout = timeout
     }

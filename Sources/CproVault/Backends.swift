@@ -3,21 +3,21 @@ import Logging
 
 /// The one place a backend is built from settings, for the CLI and the
 /// library alike: the same paths, lock files, agent and KDF settings.
-public enum Backends {
+package enum Backends {
     /// What building a backend needs besides the settings.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// Where the file vault's passphrase comes from when the agent has no key.
-        public var passphrases: any PassphraseSource
+        package var passphrases: any PassphraseSource
         /// Ask the session agent first (false: `--no-agent`, `agent = false`).
         /// CPRO_VAULT_PASSPHRASE in the environment wins over it anyway.
-        public var agent: Bool
-        public var logger: Logger
+        package var agent: Bool
+        package var logger: Logger
         /// Warnings for a person (a vault readable by others).
-        public var notice: @Sendable (Failure) -> Void
+        package var notice: @Sendable (Failure) -> Void
         /// The file vault's key derivation for new key slots.
-        public var kdf: VaultFormat.KDFParams
+        package var kdf: VaultFormat.KDFParams
 
-        public init(passphrases: any PassphraseSource, agent: Bool = true, logger: Logger = Logger(label: "cpro.vault"),
+        package init(passphrases: any PassphraseSource, agent: Bool = true, logger: Logger = Logger(label: "cpro.vault"),
                     notice: @escaping @Sendable (Failure) -> Void = { _ in }, kdf: VaultFormat.KDFParams = .standard) {
             self.passphrases = passphrases
             self.agent = agent
@@ -28,7 +28,7 @@ public enum Backends {
     }
 
     /// The selected backend. Never falls back to another one.
-    public static func make(_ kind: BackendKind, settings: Settings, selection: Selection,
+    package static func make(_ kind: BackendKind, settings: Settings, selection: Selection,
                             environment: [String: String], options: Options) throws -> any CredentialStore {
         switch kind {
         case .file:
@@ -48,7 +48,7 @@ public enum Backends {
         }
     }
 
-    public static func fileStore(settings: Settings, environment: [String: String], options: Options) -> FileStore {
+    package static func fileStore(settings: Settings, environment: [String: String], options: Options) -> FileStore {
         FileStore(
             path: settings.paths.vaultFile, lockPath: settings.paths.vaultLock, passphrases: options.passphrases,
             params: options.kdf, environment: environment, logger: options.logger, trustRoots: settings.paths.trustRoots,
@@ -57,7 +57,7 @@ public enum Backends {
 
     /// The session agent of this vault, unless it is turned off; an explicit
     /// CPRO_VAULT_PASSPHRASE wins, so a CI job says which passphrase opens it.
-    public static func agent(settings: Settings, environment: [String: String], wanted: Bool) -> AgentClient? {
+    package static func agent(settings: Settings, environment: [String: String], wanted: Bool) -> AgentClient? {
         guard wanted, settings.config.bool("agent") != false, (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty else { return nil }
         return AgentClient(socketPath: settings.paths.agentSocket)
     }

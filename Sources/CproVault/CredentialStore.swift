@@ -3,7 +3,7 @@ import CproCore
 /// The one protocol every backend implements. Batches (several keys at once)
 /// because opening some backends is costly: the file vault pays Argon2id once
 /// per call, however many values change.
-public protocol CredentialStore: Sendable {
+package protocol CredentialStore: Sendable {
     var kind: BackendKind { get }
 
     /// The values set for one profile and environment (missing ones are absent).
@@ -35,38 +35,38 @@ public protocol CredentialStore: Sendable {
 }
 
 extension CredentialStore {
-    public func changeStamp() -> [UInt8]? { nil }
-    public func prepareForWrite() throws {}
+    package func changeStamp() -> [UInt8]? { nil }
+    package func prepareForWrite() throws {}
 }
 
 /// A store whose opening failed: every use throws that failure, so a checker
 /// reports it as its own step (health --all over several selections).
-public struct FailingStore: CredentialStore {
-    public let kind: BackendKind
+package struct FailingStore: CredentialStore {
+    package let kind: BackendKind
     let error: Error & Sendable
-    public init(kind: BackendKind, error: Error) {
+    package init(kind: BackendKind, error: Error) {
         self.kind = kind
         self.error = (error as? CproError) ?? Failure("\(error)", fr: "\(error)")
     }
-    public func read(_ p: ProfileName, _ e: PisteEnvironment) async throws -> Credentials { throw error }
-    public func write(_ values: [CredentialKey: StoredValue]) async throws { throw error }
-    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw error }
-    public func list() async throws -> [CredentialKey: Int64?] { throw error }
-    public func status() async -> BackendStatus { BackendStatus(backend: kind, location: "", state: .locked) }
+    package func read(_ p: ProfileName, _ e: PisteEnvironment) async throws -> Credentials { throw error }
+    package func write(_ values: [CredentialKey: StoredValue]) async throws { throw error }
+    package func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw error }
+    package func list() async throws -> [CredentialKey: Int64?] { throw error }
+    package func status() async -> BackendStatus { BackendStatus(backend: kind, location: "", state: .locked) }
 }
 
-public struct BackendStatus: Sendable, Equatable {
-    public typealias State = BackendState
+package struct BackendStatus: Sendable, Equatable {
+    package typealias State = BackendState
 
-    public var backend: BackendKind
-    public var location: String
-    public var state: State
-    public var details: [String: String]
+    package var backend: BackendKind
+    package var location: String
+    package var state: State
+    package var details: [String: String]
     /// What is wrong, as an error value: the caller renders it in its
     /// reader's language (`vault status --lang fr`).
-    public var problem: (any CproError)?
+    package var problem: (any CproError)?
 
-    public init(backend: BackendKind, location: String, state: State, details: [String: String] = [:], problem: (any CproError)? = nil) {
+    package init(backend: BackendKind, location: String, state: State, details: [String: String] = [:], problem: (any CproError)? = nil) {
         self.backend = backend
         self.location = location
         self.state = state
@@ -74,15 +74,15 @@ public struct BackendStatus: Sendable, Equatable {
         self.problem = problem
     }
 
-    public func message(_ lang: Language) -> String? { problem?.message(lang) }
+    package func message(_ lang: Language) -> String? { problem?.message(lang) }
 
-    public static func == (a: BackendStatus, b: BackendStatus) -> Bool {
+    package static func == (a: BackendStatus, b: BackendStatus) -> Bool {
         a.backend == b.backend && a.location == b.location && a.state == b.state && a.details == b.details
             && a.message(.en) == b.message(.en)
     }
 }
 
-public enum PassphrasePurpose: Sendable, Equatable {
+package enum PassphrasePurpose: Sendable, Equatable {
     case unlock(path: String)
     /// A new passphrase: asked twice on a terminal.
     case create(path: String)
@@ -90,12 +90,12 @@ public enum PassphrasePurpose: Sendable, Equatable {
 }
 
 /// Where the file vault's passphrase comes from (prompt, variable, test).
-public protocol PassphraseSource: Sendable {
+package protocol PassphraseSource: Sendable {
     func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes
 }
 
-public enum StoreError {
-    public static func readOnly(_ kind: BackendKind) -> Failure {
+package enum StoreError {
+    package static func readOnly(_ kind: BackendKind) -> Failure {
         Failure(
             "the \(kind.rawValue) backend is read-only; choose a writable backend with --backend file (or secret-service, openbao)",
             fr: "le backend \(kind.rawValue) est en lecture seule ; choisissez un backend modifiable avec --backend file (ou secret-service, openbao)")
@@ -107,7 +107,7 @@ extension Credentials {
     /// written by another tool (a keyring browser, `bao kv put`, a variable)
     /// with a NUL, a line break or invalid UTF-8 would otherwise end up in a
     /// header or an exported variable. The error names the field and backend.
-    public func checked(_ backend: BackendKind) throws -> Credentials {
+    package func checked(_ backend: BackendKind) throws -> Credentials {
         for (field, value) in values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             do {
                 try Validation.check(field, value.secret)

@@ -3,19 +3,19 @@ import CproCore
 /// Read-only: the four values from the contract's variables, for CI jobs whose
 /// secrets arrive as environment variables. Profile and environment are those
 /// the user selected; the variables carry no such notion.
-public struct EnvStore: CredentialStore {
-    public let kind = BackendKind.env
+package struct EnvStore: CredentialStore {
+    package let kind = BackendKind.env
     let variables: [String: String]
     let profile: ProfileName
     let environment: PisteEnvironment
 
-    public init(variables: [String: String], profile: ProfileName, environment: PisteEnvironment) {
+    package init(variables: [String: String], profile: ProfileName, environment: PisteEnvironment) {
         self.variables = variables
         self.profile = profile
         self.environment = environment
     }
 
-    public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+    package func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
         guard profile == self.profile, env == environment else { return Credentials() }
         var out = Credentials()
         for field in StoredField.allCases {
@@ -26,10 +26,10 @@ public struct EnvStore: CredentialStore {
         return try out.checked(kind)
     }
 
-    public func write(_ values: [CredentialKey: StoredValue]) async throws { throw StoreError.readOnly(kind) }
-    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw StoreError.readOnly(kind) }
+    package func write(_ values: [CredentialKey: StoredValue]) async throws { throw StoreError.readOnly(kind) }
+    package func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] { throw StoreError.readOnly(kind) }
 
-    public func list() async throws -> [CredentialKey: Int64?] {
+    package func list() async throws -> [CredentialKey: Int64?] {
         var out: [CredentialKey: Int64?] = [:]
         for field in StoredField.allCases where !(variables[field.variableName] ?? "").isEmpty {
             out[CredentialKey(profile, environment, field)] = .some(nil)
@@ -37,7 +37,7 @@ public struct EnvStore: CredentialStore {
         return out
     }
 
-    public func changeStamp() -> [UInt8]? {
+    package func changeStamp() -> [UInt8]? {
         var out = Array("env".utf8)
         for field in StoredField.allCases {
             let v = Array((variables[field.variableName] ?? "").utf8)
@@ -46,7 +46,7 @@ public struct EnvStore: CredentialStore {
         return out
     }
 
-    public func status() async -> BackendStatus {
+    package func status() async -> BackendStatus {
         let set = StoredField.allCases.filter { !(variables[$0.variableName] ?? "").isEmpty }
         return BackendStatus(
             backend: kind, location: "environment variables",

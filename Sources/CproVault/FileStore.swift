@@ -14,12 +14,12 @@ import Glibc
 /// crash leaves the old vault or the new one.
 ///
 /// Its mutable state (the derived key, the passphrase, the agent's answer)
-/// is in a Mutex, and `serial`, taken by each public entry point, makes one
+/// is in a Mutex, and `serial`, taken by each package entry point, makes one
 /// operation at a time per store; the async ones do their blocking work (the vault lock,
 /// Argon2id, the agent's socket) through `Blocking`, off the cooperative pool.
-public final class FileStore: CredentialStore, Sendable {
-    public let kind = BackendKind.file
-    public let path: String
+package final class FileStore: CredentialStore, Sendable {
+    package let kind = BackendKind.file
+    package let path: String
     let lockPath: String
     let passphrases: PassphraseSource
     let params: VaultFormat.KDFParams
@@ -31,7 +31,7 @@ public final class FileStore: CredentialStore, Sendable {
     /// The session agent to ask before deriving a key; nil when not wanted
     /// (`--no-agent`, `agent = false`, CPRO_VAULT_PASSPHRASE set).
     let agent: AgentClient?
-    /// Taken by every public entry point: one operation at a time per store.
+    /// Taken by every package entry point: one operation at a time per store.
     private let serial = NSRecursiveLock()
 
     /// What one command learns as it goes. `serial` makes each operation see
@@ -67,7 +67,7 @@ public final class FileStore: CredentialStore, Sendable {
         set { state.withLock { $0.pendingCreation = newValue } }
     }
 
-    public init(
+    package init(
         path: String, lockPath: String, passphrases: PassphraseSource,
         params: VaultFormat.KDFParams = .standard, environment: [String: String] = [:],
         logger: Logger = Logger(label: "cpro.vault"),
@@ -90,7 +90,7 @@ public final class FileStore: CredentialStore, Sendable {
     /// The weakest key derivation this store opens: libsodium's interactive
     /// settings, lower only for a store that a test made with weaker ones.
     package var readFloor: VaultFormat.KDFParams { params.isWeaker(than: .interactive) ? .testOnlyWeak : .interactive }
-    public var exists: Bool { SecureFiles.exists(path) }
+    package var exists: Bool { SecureFiles.exists(path) }
 
     /// The passphrase key, derived (asking for the passphrase) and checked
     /// against the vault: what `cpro vault unlock` hands to the agent.
@@ -104,9 +104,9 @@ public final class FileStore: CredentialStore, Sendable {
 
     /// Asks for the passphrase now (and checks it, or for a new vault has it
     /// confirmed), so an interactive command fails before the user types values.
-    public func prepareForWrite() throws { try unlock() }
+    package func prepareForWrite() throws { try unlock() }
 
-    public func unlock() throws {
+    package func unlock() throws {
         serial.lock()
         defer { serial.unlock() }
         if exists {
@@ -118,7 +118,7 @@ public final class FileStore: CredentialStore, Sendable {
 
     // MARK: CredentialStore
 
-    public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+    package func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
         try await serialized {
             guard let vault = try self.openCurrent() else { return Credentials() }
             var out = Credentials()
@@ -129,7 +129,7 @@ public final class FileStore: CredentialStore, Sendable {
         }
     }
 
-    public func write(_ values: [CredentialKey: StoredValue]) async throws {
+    package func write(_ values: [CredentialKey: StoredValue]) async throws {
         try await serialized {
             try self.mutate(createIfAbsent: true) { entries in
                 for (k, v) in values { entries[k] = v }
@@ -137,7 +137,7 @@ public final class FileStore: CredentialStore, Sendable {
         }
     }
 
-    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
+    package func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
         try await serialized {
             guard self.exists else { return [] }
             var removed: [CredentialKey] = []
@@ -148,7 +148,7 @@ public final class FileStore: CredentialStore, Sendable {
         }
     }
 
-    public func list() async throws -> [CredentialKey: Int64?] {
+    package func list() async throws -> [CredentialKey: Int64?] {
         try await serialized {
             guard let vault = try self.openCurrent() else { return [:] }
             return vault.entries.mapValues { Optional($0.setAt) }
@@ -164,7 +164,7 @@ public final class FileStore: CredentialStore, Sendable {
         }
     }
 
-    public func status() async -> BackendStatus {
+    package func status() async -> BackendStatus {
         var details: [String: String] = [:]
         guard let bytes = try? SecureFiles.read(path, limit: VaultFormat.maxFileSize) else {
             return BackendStatus(backend: kind, location: path, state: exists ? .damaged : .absent)
@@ -185,7 +185,7 @@ public final class FileStore: CredentialStore, Sendable {
 
     /// The vault file's identity and times: every write replaces the file (a new
     /// inode), so any change shows here without the passphrase.
-    public func changeStamp() -> [UInt8]? {
+    package func changeStamp() -> [UInt8]? {
         var st = stat()
         guard stat(path, &st) == 0 else { return Array("absent".utf8) }
         let parts: [UInt64] = [
@@ -198,7 +198,7 @@ public final class FileStore: CredentialStore, Sendable {
     // MARK: vault commands
 
     /// Creates an empty vault; refuses to overwrite one.
-    public func initialise() throws {
+    package func initialise() throws {
         serial.lock()
         defer { serial.unlock() }
         guard !exists else {
@@ -223,7 +223,7 @@ public final class FileStore: CredentialStore, Sendable {
     /// sealed contents (fast, but an old copy plus the old passphrase still
     /// yields the master key of every later write). The KDF settings keep, for
     /// each parameter, the stronger of the vault's and the default.
-    public func changePassphrase(rewrapOnly: Bool = false) throws {
+    package func changePassphrase(rewrapOnly: Bool = false) throws {
         serial.lock()
         defer { serial.unlock() }
         guard exists else { throw noVault }
@@ -406,7 +406,7 @@ public final class FileStore: CredentialStore, Sendable {
 }
 
 extension VaultFormat.KDFParams: Comparable {
-    public static func < (a: Self, b: Self) -> Bool {
+    package static func < (a: Self, b: Self) -> Bool {
         (a.memlimit, a.opslimit) < (b.memlimit, b.opslimit)
     }
 }

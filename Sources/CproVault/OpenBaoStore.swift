@@ -17,14 +17,14 @@ import Logging
 ///
 /// The token comes from `BAO_TOKEN`, `VAULT_TOKEN`, or the file `bao login`
 /// writes (~/.vault-token); never from the config or an argument.
-public struct OpenBaoStore: CredentialStore {
-    public let kind = BackendKind.openbao
+package struct OpenBaoStore: CredentialStore {
+    package let kind = BackendKind.openbao
     let settings: OpenBaoSettings
     let environment: [String: String]
     let transport: HTTPTransport
     let logger: Logger
 
-    public init(settings: OpenBaoSettings, environment: [String: String], transport: HTTPTransport? = nil,
+    package init(settings: OpenBaoSettings, environment: [String: String], transport: HTTPTransport? = nil,
                 logger: Logger = Logger(label: "cpro.openbao")) {
         self.settings = settings
         self.environment = environment
@@ -315,7 +315,7 @@ public struct OpenBaoStore: CredentialStore {
 
     // MARK: CredentialStore
 
-    public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+    package func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
         let token = try token()
         let secret = try await fetch(secretPath(profile, env), token: token)
         var out = Credentials()
@@ -326,7 +326,7 @@ public struct OpenBaoStore: CredentialStore {
         return try out.checked(kind)
     }
 
-    public func write(_ values: [CredentialKey: StoredValue]) async throws {
+    package func write(_ values: [CredentialKey: StoredValue]) async throws {
         let token = try token()
         try await checkEngine(token)
         let groups = Dictionary(grouping: values) { "\($0.key.profile.value)/\($0.key.environment.rawValue)" }
@@ -340,7 +340,7 @@ public struct OpenBaoStore: CredentialStore {
         }
     }
 
-    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
+    package func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
         let token = try token()
         try await checkEngine(token)
         var removed: [CredentialKey] = []
@@ -396,7 +396,7 @@ public struct OpenBaoStore: CredentialStore {
         return (a.data?["keys"] as? [Any])?.compactMap { $0 as? String } ?? []
     }
 
-    public func list() async throws -> [CredentialKey: Int64?] {
+    package func list() async throws -> [CredentialKey: Int64?] {
         let token = try token()
         var out: [CredentialKey: Int64?] = [:]
         for p in try await listKeys(settings.prefix, token: token) where p.hasSuffix("/") {
@@ -413,7 +413,7 @@ public struct OpenBaoStore: CredentialStore {
         return out
     }
 
-    public func status() async -> BackendStatus {
+    package func status() async -> BackendStatus {
         var details: [String: String] = ["mount": settings.mount, "prefix": settings.prefix]
         if let ns = settings.namespace { details["namespace"] = ns }
         if let s = settings.addressSource { details["address_from"] = s }

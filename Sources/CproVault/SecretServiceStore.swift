@@ -13,8 +13,8 @@ import Logging
 /// Never a hang: the session bus and the service's name are checked first
 /// (GLib is never allowed to autolaunch a bus), and every libsecret call runs
 /// on a worker thread bounded by a timeout, then cancelled.
-public final class SecretServiceStore: CredentialStore, Sendable {
-    public let kind = BackendKind.secretService
+package final class SecretServiceStore: CredentialStore, Sendable {
+    package let kind = BackendKind.secretService
     let environment: [String: String]
     let logger: Logger
     let readTimeout: Double
@@ -22,13 +22,13 @@ public final class SecretServiceStore: CredentialStore, Sendable {
     /// An unlock prompt can only be answered on a desktop session.
     let canPrompt: Bool
 
-    public static let schemaName = "fr.cpro.Credential"
+    package static let schemaName = "fr.cpro.Credential"
 
     /// Held across a write's store and clean-up, so two writers of one value
     /// never delete each other's new item. nil: no lock (tests of one process).
     let lockPath: String?
 
-    public init(environment: [String: String], logger: Logger = Logger(label: "cpro.secret-service"),
+    package init(environment: [String: String], logger: Logger = Logger(label: "cpro.secret-service"),
                 readTimeout: Double = 5, unlockTimeout: Double = 120, lockPath: String? = nil) {
         self.lockPath = lockPath
         self.environment = environment
@@ -155,7 +155,7 @@ public final class SecretServiceStore: CredentialStore, Sendable {
 
     // Each libsecret call may wait on D-Bus, or on a person at an unlock
     // prompt for up to two minutes: on a thread of its own (Blocking).
-    public func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
+    package func read(_ profile: ProfileName, _ env: PisteEnvironment) async throws -> Credentials {
         try await Blocking.run { try self.readNow(profile, env) }
     }
 
@@ -171,7 +171,7 @@ public final class SecretServiceStore: CredentialStore, Sendable {
         return try out.checked(kind)
     }
 
-    public func write(_ values: [CredentialKey: StoredValue]) async throws {
+    package func write(_ values: [CredentialKey: StoredValue]) async throws {
         try await Blocking.run { try self.writeNow(values) }
     }
 
@@ -220,7 +220,7 @@ public final class SecretServiceStore: CredentialStore, Sendable {
         }
     }
 
-    public func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
+    package func remove(_ keys: [CredentialKey]) async throws -> [CredentialKey] {
         try await Blocking.run { try self.removeNow(keys) }
     }
 
@@ -235,7 +235,7 @@ public final class SecretServiceStore: CredentialStore, Sendable {
         return removed.sorted()
     }
 
-    public func list() async throws -> [CredentialKey: Int64?] {
+    package func list() async throws -> [CredentialKey: Int64?] {
         try await Blocking.run { try self.listNow() }
     }
 
@@ -252,7 +252,7 @@ public final class SecretServiceStore: CredentialStore, Sendable {
         return out
     }
 
-    public func status() async -> BackendStatus {
+    package func status() async -> BackendStatus {
         (try? await Blocking.run { self.statusNow() }) ?? BackendStatus(backend: kind, location: "Secret Service", state: .unreachable)
     }
 

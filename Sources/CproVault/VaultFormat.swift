@@ -20,9 +20,9 @@ import CproCore
 ///     163    24    payload nonce
 ///     187    ...   payload sealed with XChaCha20-Poly1305-IETF under the master key,
 ///                  associated data bytes 0..<26
-public enum VaultFormat {
-    public static let magic: [UInt8] = Array("CPROVLT\n".utf8)
-    public static let version: UInt16 = 1
+package enum VaultFormat {
+    package static let magic: [UInt8] = Array("CPROVLT\n".utf8)
+    package static let version: UInt16 = 1
     package static let fileHeaderSize = 26
     static let keySlotADSize = 59
     static let checksumOffset = 131
@@ -32,22 +32,22 @@ public enum VaultFormat {
     static let keySize = 32
     static let saltSize = 16
     package static let padBlock = 256
-    public static let maxFileSize = 8 << 20
+    package static let maxFileSize = 8 << 20
 
-    public struct KDFParams: Sendable, Equatable {
-        public var opslimit: UInt64
-        public var memlimit: UInt64
+    package struct KDFParams: Sendable, Equatable {
+        package var opslimit: UInt64
+        package var memlimit: UInt64
 
         /// Above libsodium's interactive limits (2, 64 MiB): about a quarter of a
         /// second here, paid once per command that opens the vault.
-        public static let standard = KDFParams(opslimit: 3, memlimit: 128 << 20)
+        package static let standard = KDFParams(opslimit: 3, memlimit: 128 << 20)
         /// The floor accepted when writing a vault meant for use.
-        public static let interactive = KDFParams(opslimit: 2, memlimit: 64 << 20)
+        package static let interactive = KDFParams(opslimit: 2, memlimit: 64 << 20)
         /// Each parameter the stronger of the two: a change never weakens either.
-        public static func strongest(_ a: KDFParams, _ b: KDFParams) -> KDFParams {
+        package static func strongest(_ a: KDFParams, _ b: KDFParams) -> KDFParams {
             KDFParams(opslimit: max(a.opslimit, b.opslimit), memlimit: max(a.memlimit, b.memlimit))
         }
-        public func isWeaker(than other: KDFParams) -> Bool {
+        package func isWeaker(than other: KDFParams) -> Bool {
             opslimit < other.opslimit || memlimit < other.memlimit
         }
         /// Only for tests that open a vault thousands of times: not part of the
@@ -61,15 +61,15 @@ public enum VaultFormat {
         static let maxMem: UInt64 = 4 << 30
     }
 
-    public enum OpenError: CproError, Equatable, CustomStringConvertible {
+    package enum OpenError: CproError, Equatable, CustomStringConvertible {
         case notAVault(path: String)
         case newerFormat(path: String, version: UInt16)
         case damaged(path: String, reason: String)
         case wrongPassphrase(path: String)
 
-        public var diagnosis: Diagnosis? { .vaultLocked }
+        package var diagnosis: Diagnosis? { .vaultLocked }
 
-        public func message(_ lang: Language) -> String {
+        package func message(_ lang: Language) -> String {
             switch self {
             case .notAVault(let p):
                 return lang.pick(
@@ -92,11 +92,11 @@ public enum VaultFormat {
     }
 
     /// The parsed, checksum-verified header. Holds no secret.
-    public struct Header: Sendable, Equatable {
-        public let bytes: [UInt8]
-        public var version: UInt16 { LittleEndian.read(UInt16.self, bytes, at: 8) }
-        public var vaultID: ArraySlice<UInt8> { bytes[10..<26] }
-        public var params: KDFParams {
+    package struct Header: Sendable, Equatable {
+        package let bytes: [UInt8]
+        package var version: UInt16 { LittleEndian.read(UInt16.self, bytes, at: 8) }
+        package var vaultID: ArraySlice<UInt8> { bytes[10..<26] }
+        package var params: KDFParams {
             KDFParams(opslimit: LittleEndian.read(UInt64.self, bytes, at: 27), memlimit: LittleEndian.read(UInt64.self, bytes, at: 35))
         }
         var salt: ArraySlice<UInt8> { bytes[43..<59] }
@@ -110,7 +110,7 @@ public enum VaultFormat {
     /// whose key derivation is weaker than `floor` is refused: cpro never writes
     /// one (the floor is libsodium's interactive settings), so it was made by a
     /// test build or by someone who wants the passphrase easy to guess.
-    public static func parseHeader(_ file: [UInt8], path: String, floor: KDFParams = .interactive) throws -> Header {
+    package static func parseHeader(_ file: [UInt8], path: String, floor: KDFParams = .interactive) throws -> Header {
         guard file.count >= magic.count, Array(file[0..<magic.count]) == magic else {
             throw OpenError.notAVault(path: path)
         }
@@ -141,7 +141,7 @@ public enum VaultFormat {
     }
 
     /// Argon2id over the passphrase with the header's salt and parameters.
-    public static func deriveKeyEncryptionKey(_ header: Header, passphrase: SecretBytes) throws -> SecretBytes {
+    package static func deriveKeyEncryptionKey(_ header: Header, passphrase: SecretBytes) throws -> SecretBytes {
         try derive(passphrase: passphrase, salt: Array(header.salt), params: header.params)
     }
 
@@ -169,11 +169,11 @@ public enum VaultFormat {
     }
 
     /// An opened vault: its header, its master key and its entries.
-    public struct Unlocked: Sendable {
-        public let header: Header
+    package struct Unlocked: Sendable {
+        package let header: Header
         /// nil when the vault was opened by the session agent, which keeps the key.
         package let masterKey: SecretBytes?
-        public var entries: [CredentialKey: StoredValue]
+        package var entries: [CredentialKey: StoredValue]
         /// The payload as it was on disk, so a passphrase change can keep it byte for byte.
         let sealedPayload: ArraySlice<UInt8>
         /// Who seals new contents when this process has no master key.
@@ -190,7 +190,7 @@ public enum VaultFormat {
     /// passphrase, a new key slot) on a vault the agent opened.
     package struct NeedsMasterKey: Error {}
 
-    public static func open(_ file: [UInt8], header: Header, kek: SecretBytes, path: String) throws -> Unlocked {
+    package static func open(_ file: [UInt8], header: Header, kek: SecretBytes, path: String) throws -> Unlocked {
         let master = try unwrapMasterKey(header, kek: kek, path: path)
         let padded = try openPayload(file, header: header, master: master, path: path)
         return Unlocked(header: header, masterKey: master, entries: try decodePayload(padded, path: path), sealedPayload: file[headerSize...])
@@ -240,7 +240,7 @@ public enum VaultFormat {
     }
 
     /// A new vault: fresh vault ID, salt and master key.
-    public static func create(passphrase: SecretBytes, params: KDFParams, entries: [CredentialKey: StoredValue] = [:]) throws -> (file: [UInt8], unlocked: Unlocked) {
+    package static func create(passphrase: SecretBytes, params: KDFParams, entries: [CredentialKey: StoredValue] = [:]) throws -> (file: [UInt8], unlocked: Unlocked) {
         try Sodium.ensureInitialised()
         var fileHeader = magic
         fileHeader += LittleEndian.bytes(version)
@@ -279,7 +279,7 @@ public enum VaultFormat {
     }
 
     /// The whole file for new entries; the header (and so the key slot) is kept.
-    public static func reseal(_ vault: Unlocked, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
+    package static func reseal(_ vault: Unlocked, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
         if let master = vault.masterKey {
             return vault.header.bytes + (try sealPayload(entries, header: vault.header, master: master))
         }
@@ -295,7 +295,7 @@ public enum VaultFormat {
     /// A new master key under a new passphrase (and salt), the entries sealed
     /// again with it; the vault ID stays. An old copy of the file and the old
     /// passphrase open nothing written after this.
-    public static func rekey(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
+    package static func rekey(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
         try Sodium.ensureInitialised()
         let master = try SecretBytes(count: keySize) { out in
             crypto_aead_xchacha20poly1305_ietf_keygen(out.baseAddress!.assumingMemoryBound(to: UInt8.self))
@@ -306,20 +306,20 @@ public enum VaultFormat {
 
     /// The same master key in a new key slot (a new salt and KDF settings),
     /// derived by the caller beforehand so no Argon2id runs under a lock.
-    public static func upgradedHeader(_ vault: Unlocked, passphrase: SecretBytes, params: KDFParams) throws -> Header {
+    package static func upgradedHeader(_ vault: Unlocked, passphrase: SecretBytes, params: KDFParams) throws -> Header {
         guard let master = vault.masterKey else { throw NeedsMasterKey() }
         return try makeHeader(fileHeader: Array(vault.header.fileHeader), master: master, passphrase: passphrase, params: params)
     }
 
     /// The whole file for new entries under a given header of the same master key.
-    public static func seal(_ vault: Unlocked, header: Header, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
+    package static func seal(_ vault: Unlocked, header: Header, entries: [CredentialKey: StoredValue]) throws -> [UInt8] {
         guard let master = vault.masterKey else { throw NeedsMasterKey() }
         return header.bytes + (try sealPayload(entries, header: header, master: master))
     }
 
     /// A new passphrase wraps the same master key under a new salt; the sealed
     /// payload is carried over unchanged (`vault passwd --rewrap-only`).
-    public static func rewrap(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
+    package static func rewrap(_ vault: Unlocked, newPassphrase: SecretBytes, params: KDFParams) throws -> [UInt8] {
         guard let master = vault.masterKey else { throw NeedsMasterKey() }
         let header = try makeHeader(
             fileHeader: Array(vault.header.fileHeader), master: master, passphrase: newPassphrase, params: params)

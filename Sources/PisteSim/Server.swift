@@ -7,19 +7,19 @@ import NIOCore
 struct SimulatedReset: Error {}
 
 /// Serves a `Simulator` over HTTP/1.1 with Hummingbird.
-public struct SimulatorServer: Sendable {
-    public let simulator: Simulator
-    public let host: String
-    public let port: Int
+package struct SimulatorServer: Sendable {
+    package let simulator: Simulator
+    package let host: String
+    package let port: Int
 
-    public init(simulator: Simulator, host: String = "127.0.0.1", port: Int = 0) {
+    package init(simulator: Simulator, host: String = "127.0.0.1", port: Int = 0) {
         self.simulator = simulator
         self.host = host
         self.port = port
     }
 
     /// Runs until cancelled; `onListening` gets the bound port (useful with port 0).
-    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    package func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router()
         let sim = simulator
         let handler: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Hummingbird.Response = { request, _ in

@@ -5,13 +5,13 @@ import Foundation
 /// time through `/_sim/config`, so one running simulator serves a whole test.
 ///
 /// It has its own request and answer types and imports nothing from cpro.
-public actor Simulator {
-    public struct Request: Sendable {
-        public var method: String
-        public var path: String
-        public var headers: [String: String]  // lower-cased names
-        public var body: [UInt8]
-        public init(method: String, path: String, headers: [String: String], body: [UInt8]) {
+package actor Simulator {
+    package struct Request: Sendable {
+        package var method: String
+        package var path: String
+        package var headers: [String: String]  // lower-cased names
+        package var body: [UInt8]
+        package init(method: String, path: String, headers: [String: String], body: [UInt8]) {
             self.method = method
             self.path = path
             self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -19,13 +19,13 @@ public actor Simulator {
         }
     }
 
-    public struct Response: Sendable {
-        public var status: Int
-        public var headers: [String: String]
-        public var body: [UInt8]
-        public var delayMs: Int = 0
+    package struct Response: Sendable {
+        package var status: Int
+        package var headers: [String: String]
+        package var body: [UInt8]
+        package var delayMs: Int = 0
         /// Drop the connection after part of the body: a reset mid-answer.
-        public var resetAfterBytes: Int? = nil
+        package var resetAfterBytes: Int? = nil
 
         static func json(_ status: Int, _ object: Any, headers: [String: String] = [:]) -> Response {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
@@ -37,62 +37,62 @@ public actor Simulator {
     }
 
     /// The switchable behaviours. Names are documented in docs/piste-sim.md.
-    public struct Behaviour: Sendable, Equatable {
+    package struct Behaviour: Sendable, Equatable {
         /// normal, invalid_client_400, invalid_client_401, no_subscription_401,
         /// invalid_grant, malformed, no_expiry
-        public var token = "normal"
+        package var token = "normal"
         /// The next `count` token requests fail with `status` (5xx or 429).
-        public var tokenFailStatus = 0
-        public var tokenFailCount = 0
-        public var tokenRetryAfter: Int? = nil
-        public var tokenDelayMs = 0
-        public var tokenLifetime = 3600
+        package var tokenFailStatus = 0
+        package var tokenFailCount = 0
+        package var tokenRetryAfter: Int? = nil
+        package var tokenDelayMs = 0
+        package var tokenLifetime = 3600
         /// Per API (factures, structures, utilisateurs, transverses): normal,
         /// forbidden_403, tech_rejected, code_retour_200, code_retour_400,
         /// server_error, malformed, token_rejected, unknown_path.
-        public var api: [String: String] = [:]
+        package var api: [String: String] = [:]
         /// What a refused bearer token gets in WWW-Authenticate: piste
         /// (`Bearer realm="PISTE"`), invalid_token (adds error="invalid_token"), none.
-        public var tokenChallenge = "piste"
-        public var apiFailStatus = 0
-        public var apiFailCount = 0
-        public var apiFailRetryAfter: Int? = nil
+        package var tokenChallenge = "piste"
+        package var apiFailStatus = 0
+        package var apiFailCount = 0
+        package var apiFailRetryAfter: Int? = nil
         /// The failure comes after the request was received and authenticated,
         /// as a gateway timing out on a slow back end does.
-        public var apiFailAfterReceipt = false
+        package var apiFailAfterReceipt = false
         /// With `api_fail`'s status 0: the connection is dropped instead.
-        public var apiDelayMs = 0
+        package var apiDelayMs = 0
         /// How many linked structures the rattachements call returns.
-        public var structures = 3
+        package var structures = 3
         /// statutRattachementStructure and statutUtilisateur of every structure.
-        public var structureStatus = "ACTIF"
-        public var userStatus = "ACTIF"
+        package var structureStatus = "ACTIF"
+        package var userStatus = "ACTIF"
         /// The technical password's expiry answered by structures/v1/consulter:
         /// a string as given, or epoch milliseconds.
-        public var passwordExpiry: String? = nil
-        public var passwordExpiryMs: Int64? = nil
-        public init() {}
+        package var passwordExpiry: String? = nil
+        package var passwordExpiryMs: Int64? = nil
+        package init() {}
     }
 
-    public private(set) var clients: [String: String]
-    public private(set) var accounts: [String: String]
-    public private(set) var behaviour = Behaviour()
+    package private(set) var clients: [String: String]
+    package private(set) var accounts: [String: String]
+    package private(set) var behaviour = Behaviour()
     private var tokens: [String: (client: String, expires: Date)] = [:]
-    public private(set) var tokenRequests = 0
-    public private(set) var apiRequests = 0
+    package private(set) var tokenRequests = 0
+    package private(set) var apiRequests = 0
     private var inFlight = 0
-    public private(set) var maxInFlight = 0
+    package private(set) var maxInFlight = 0
     private var byPath: [String: Int] = [:]
     /// Requests that passed both authentications, per path: what a back end
     /// would have acted on.
     private var receipts: [String: Int] = [:]
 
-    public static let defaultClientID = "5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c"
-    public static let defaultClientSecret = "sim-client-secret-8c41"
-    public static let defaultTechLogin = "TECH_1_00000000000000@cpro.fr"
-    public static let defaultTechPassword = "sim-tech-password-Ü7"
+    package static let defaultClientID = "5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c"
+    package static let defaultClientSecret = "sim-client-secret-8c41"
+    package static let defaultTechLogin = "TECH_1_00000000000000@cpro.fr"
+    package static let defaultTechPassword = "sim-tech-password-Ü7"
 
-    public init(
+    package init(
         clients: [String: String] = [defaultClientID: defaultClientSecret],
         accounts: [String: String] = [defaultTechLogin: defaultTechPassword]
     ) {
@@ -100,7 +100,7 @@ public actor Simulator {
         self.accounts = accounts
     }
 
-    public func handle(_ r: Request) -> Response {
+    package func handle(_ r: Request) -> Response {
         if r.path.hasPrefix("/_sim/") { return admin(r) }
         if r.path == "/api/oauth/token" { return token(r) }
         if r.path.hasPrefix("/cpro/") { return api(r) }
@@ -293,7 +293,7 @@ public actor Simulator {
     }
 
     /// Valid SIRETs for the test data set: a SIREN and a SIRET that both pass Luhn.
-    public static func siret(_ n: Int) -> String {
+    package static func siret(_ n: Int) -> String {
         func withCheckDigit(_ base: String) -> String {
             var sum = 0
             for (i, d) in base.compactMap(\.wholeNumberValue).reversed().enumerated() {
@@ -309,11 +309,11 @@ public actor Simulator {
 
     /// Called by the server around each request, delays included, so
     /// `max_in_flight` shows whether a client ran its calls concurrently.
-    public func enter() {
+    package func enter() {
         inFlight += 1
         maxInFlight = max(maxInFlight, inFlight)
     }
-    public func leave() { inFlight -= 1 }
+    package func leave() { inFlight -= 1 }
 
     // MARK: admin
 
@@ -349,7 +349,7 @@ public actor Simulator {
 
     /// Applies a settings patch given as JSON (the body of POST /_sim/config).
     @discardableResult
-    public func configure(json: Data) -> (ok: Bool, message: String) {
+    package func configure(json: Data) -> (ok: Bool, message: String) {
         guard let patch = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return (false, "not a JSON object") }
         let r = configure(patch)
         return (r.status == 200, String(decoding: r.body, as: UTF8.self))
