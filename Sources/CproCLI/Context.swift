@@ -163,8 +163,8 @@ package struct Context: Sendable {
         }
     }
 
-    /// The selection as it appears in messages: "default / sandbox".
-    package var selection: String { "\(profile) / \(pisteEnvironment.rawValue)" }
+    /// The profile and environment chosen; in messages "default / sandbox".
+    package var selection: Selection { Selection(profile, pisteEnvironment) }
 }
 
 /// The vault passphrase: CPRO_VAULT_PASSPHRASE (CPRO_VAULT_NEW_PASSPHRASE for a

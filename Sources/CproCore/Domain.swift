@@ -133,7 +133,7 @@ extension Failure {
 
 /// Where one value lives: profile x environment x field.
 /// What a command or a library client works on: a profile in one environment.
-public struct Selection: Hashable, Sendable, CustomStringConvertible {
+public struct Selection: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var profile: ProfileName
     public var environment: PisteEnvironment
 
@@ -153,6 +153,9 @@ public struct Selection: Hashable, Sendable, CustomStringConvertible {
 
     /// "default / sandbox", as messages show it.
     public var description: String { "\(profile) / \(environment.rawValue)" }
+
+    /// By profile, then sandbox before production.
+    public static func < (a: Self, b: Self) -> Bool { (a.profile, a.environment) < (b.profile, b.environment) }
 }
 
 package struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -171,6 +174,8 @@ package struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConver
     }
 
     package var description: String { "\(profile)/\(environment.rawValue)/\(field.rawValue)" }
+
+    package var selection: Selection { Selection(profile, environment) }
 }
 
 /// A stored value and when it was last set (the technical password's rotation

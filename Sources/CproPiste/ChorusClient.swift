@@ -217,7 +217,11 @@ package struct ChorusClient: Sendable {
         default:
             break
         }
-        guard let envelope = try? JSONDecoder().decode(ChorusAnswer.Envelope.self, from: Data(r.body)) else {
+        // JSON is UTF-8 (RFC 8259); the decoder checks only the strings it
+        // reads, so the whole body is checked first.
+        guard String(validating: r.body, as: UTF8.self) != nil,
+              let envelope = try? JSONDecoder().decode(ChorusAnswer.Envelope.self, from: Data(r.body))
+        else {
             throw Failure(
                 .unexpectedResponse,
                 "\(path) answered HTTP \(r.status) with \(r.body.isEmpty ? "an empty body" : "a body that is not a JSON object")",

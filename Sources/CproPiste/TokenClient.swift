@@ -57,7 +57,9 @@ package struct TokenClient: Sendable {
     }
 
     package static func interpret(_ response: HTTPResponse, receivedAt: Int64, host: String, attempts: Int) throws -> AccessToken {
-        let answer = try? JSONDecoder().decode(TokenAnswer.self, from: Data(response.body))
+        // JSON is UTF-8 (RFC 8259): a body that is not is no answer at all.
+        let answer = String(validating: response.body, as: UTF8.self) == nil ? nil
+            : try? JSONDecoder().decode(TokenAnswer.self, from: Data(response.body))
         switch response.status {
         case 200:
             guard let answer, let token = answer.accessToken, !token.isEmpty,

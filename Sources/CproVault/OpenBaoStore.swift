@@ -329,7 +329,7 @@ package struct OpenBaoStore: CredentialStore {
     package func write(_ values: [CredentialKey: StoredValue]) async throws {
         let token = try token()
         try await checkEngine(token)
-        let groups = Dictionary(grouping: values) { "\($0.key.profile.value)/\($0.key.environment.rawValue)" }
+        let groups = Dictionary(grouping: values) { $0.key.selection }
         for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
             let first = group[0].key
             let path = secretPath(first.profile, first.environment)
@@ -344,7 +344,7 @@ package struct OpenBaoStore: CredentialStore {
         let token = try token()
         try await checkEngine(token)
         var removed: [CredentialKey] = []
-        let groups = Dictionary(grouping: keys) { "\($0.profile.value)/\($0.environment.rawValue)" }
+        let groups = Dictionary(grouping: keys) { $0.selection }
         for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
             let path = secretPath(group[0].profile, group[0].environment)
             let secret = try await fetch(path, token: token)

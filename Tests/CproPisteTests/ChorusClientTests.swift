@@ -16,6 +16,27 @@ import Testing
     let rattachements = "utilisateurs/v1/monCompte/recuperer/rattachements"
     let body = Array(#"{"parametresRecherche":{"nbResultatsParPage":100,"pageResultatDemandee":1}}"#.utf8)
 
+    /// JSON is UTF-8: an answer that is not (a proxy's page in Latin-1, a
+    /// corrupted body) is unexpected_response, even when the bytes the
+    /// envelope reads would pass: typed answers read other fields as well.
+    @Test(arguments: [
+        #"{"codeRetour":0,"libelle":"é"}"#, #"{"listeStructureRattachement":[],"x":"þ"}"#,
+    ])
+    func anAnswerThatIsNotUTF8IsUnexpected(_ text: String) throws {
+        // Latin-1 bytes: é and þ become single bytes, invalid in UTF-8.
+        let latin1 = { (s: String) in s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+        let body = latin1(text)
+        #expect(String(validating: body, as: UTF8.self) == nil)
+        let endpoints = Endpoints(oauthURL: "https://oauth.test", apiURL: "https://api.test/cpro")
+        #expect {
+            try ChorusClient.interpret(HTTPResponse(status: 200, body: body), path: rattachements, endpoints: endpoints)
+        } throws: { ($0 as? Failure)?.diagnosis == .unexpectedResponse }
+        let token = latin1(#"{"access_token":"t0k","token_type":"Bearer","x":"é"}"#)
+        #expect {
+            try TokenClient.interpret(HTTPResponse(status: 200, body: token), receivedAt: 0, host: "h", attempts: 1)
+        } throws: { ($0 as? Failure)?.diagnosis == .unexpectedResponse }
+    }
+
     @Test func sendsBothAuthenticationsAndReadsTheEnvelope() async throws {
         let sim = try await SimHarness.start()
         let answer = try await client(sim).post(rattachements, json: body)

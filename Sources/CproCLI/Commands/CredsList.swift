@@ -13,32 +13,24 @@ struct CredsList: AsyncParsableCommand {
         let ctx = try Context(globals)
         let store = try ctx.store()
         let listed = try await store.list()
-        var rows: [String: [StoredField: Int64?]] = [:]
-        var order: [(ProfileName, PisteEnvironment)] = []
-        for (key, setAt) in listed {
-            let id = "\(key.profile.value)/\(key.environment.rawValue)"
-            if rows[id] == nil { order.append((key.profile, key.environment)) }
-            rows[id, default: [:]][key.field] = setAt
-        }
+        var rows: [Selection: [StoredField: Int64?]] = [:]
+        for (key, setAt) in listed { rows[key.selection, default: [:]][key.field] = setAt }
         // Profiles that only have settings in the config still appear, empty.
         for p in ctx.settings.config.profiles {
             for e in PisteEnvironment.allCases where ctx.settings.config.values[Config.section(p, e)] != nil {
-                if rows["\(p.value)/\(e.rawValue)"] == nil {
-                    rows["\(p.value)/\(e.rawValue)"] = [:]
-                    order.append((p, e))
-                }
+                rows[Selection(p, e), default: [:]] = rows[Selection(p, e)] ?? [:]
             }
         }
-        order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        let order = rows.keys.sorted()
 
         if ctx.output.json {
-            let entries = order.map { p, e in
-                let set = rows["\(p.value)/\(e.rawValue)"]!
+            let entries = order.map { selection in
+                let set = rows[selection]!
                 var fields: [String: CredsListJSON.Field] = [:]
                 for f in StoredField.allCases {
                     fields[f.rawValue] = .init(set: set[f] != nil, setAt: set[f].flatMap { $0 }?.rfc3339)
                 }
-                return CredsListJSON.Entry(profile: p.value, environment: e.rawValue, fields: fields)
+                return CredsListJSON.Entry(profile: selection.profile.value, environment: selection.environment.rawValue, fields: fields)
             }
             ctx.output.json(CredsListJSON(backend: store.kind.rawValue, entries: entries))
             return
@@ -51,9 +43,9 @@ struct CredsList: AsyncParsableCommand {
         }
         let header = ["PROFILE", "ENVIRONMENT"] + StoredField.allCases.map { $0.rawValue.uppercased() }
         var table = [header]
-        for (p, e) in order {
-            let set = rows["\(p.value)/\(e.rawValue)"]!
-            table.append([p.value, e.rawValue] + StoredField.allCases.map { f in
+        for selection in order {
+            let set = rows[selection]!
+            table.append([selection.profile.value, selection.environment.rawValue] + StoredField.allCases.map { f in
                 guard let when = set[f] else { return "-" }
                 return when.map { String($0.rfc3339.prefix(10)) } ?? "set"
             })

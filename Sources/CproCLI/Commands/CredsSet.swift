@@ -114,7 +114,7 @@ func storedFields(_ names: [String], allWhenEmpty: Bool) throws -> [StoredField]
 /// A field the user asked for is not stored.
 struct NotSet: CproError {
     let field: String
-    let selection: String
+    let selection: Selection
     let backend: BackendKind
     var diagnosis: Diagnosis? { .credentialsMissing }
     func message(_ lang: Language) -> String {

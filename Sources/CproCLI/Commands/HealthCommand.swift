@@ -7,8 +7,9 @@ import CproVault
 import Foundation
 
 /// Runs the checks for one selection, on credentials already read.
-func runCheck(_ ctx: Context, _ store: CredentialStore, _ profile: ProfileName, _ env: PisteEnvironment, onboarding: Bool,
+func runCheck(_ ctx: Context, _ store: CredentialStore, _ selection: Selection, onboarding: Bool,
               warningDays: Int? = nil, criticalDays: Int? = nil) async -> CheckReport {
+    let (profile, env) = (selection.profile, selection.environment)
     let scoped = ctx.with(profile: profile, environment: env)
     var options = Checker.Options()
     let config = ctx.settings.config
@@ -132,7 +133,7 @@ struct HealthCommand: AsyncParsableCommand {
 
     func check(_ ctx: Context) async throws -> [CheckReport] {
         let store = try ctx.store()
-        var targets: [(ProfileName, PisteEnvironment)] = [(ctx.profile, ctx.pisteEnvironment)]
+        var targets = [ctx.selection]
         if all {
             let listed: [CredentialKey: Int64?]
             do {
@@ -140,30 +141,27 @@ struct HealthCommand: AsyncParsableCommand {
             } catch {
                 return [CheckReport.failure(ctx.profile, ctx.pisteEnvironment, (error as? CproError) ?? Failure("\(error)", fr: "\(error)"), default: .vaultLocked)]
             }
-            targets = Array(Set(listed.keys.map { "\($0.profile.value)\u{0}\($0.environment.rawValue)" })).sorted().compactMap {
-                let parts = $0.split(separator: "\u{0}")
-                guard parts.count == 2, let p = try? ProfileName(String(parts[0])), let e = PisteEnvironment(rawValue: String(parts[1])) else { return nil }
-                return (p, e)
-            }
+            targets = Set(listed.keys.map(\.selection)).sorted()
             guard !targets.isEmpty else {
                 throw Failure("no credentials stored yet: nothing to check", fr: "aucun identifiant enregistré : rien à vérifier")
             }
         }
         // Read every selection first (one vault unlock), then check them all at once.
         let stamp = store.changeStamp()
-        var snapshots: [(ProfileName, PisteEnvironment, CredentialStore)] = []
-        for (p, e) in targets {
+        var snapshots: [(Selection, CredentialStore)] = []
+        for selection in targets {
+            let (p, e) = (selection.profile, selection.environment)
             do {
                 let creds = try await store.read(p, e)
-                snapshots.append((p, e, SnapshotStore.of(creds, p, e, kind: store.kind, stamp: stamp)))
+                snapshots.append((selection, SnapshotStore.of(creds, p, e, kind: store.kind, stamp: stamp)))
             } catch {
-                snapshots.append((p, e, FailingStore(kind: store.kind, error: error)))
+                snapshots.append((selection, FailingStore(kind: store.kind, error: error)))
             }
         }
         let thresholds = (warningDays, criticalDays)
         return await withTaskGroup(of: (Int, CheckReport).self) { group in
-            for (i, (p, e, s)) in snapshots.enumerated() {
-                group.addTask { (i, await runCheck(ctx, s, p, e, onboarding: false, warningDays: thresholds.0, criticalDays: thresholds.1)) }
+            for (i, (selection, s)) in snapshots.enumerated() {
+                group.addTask { (i, await runCheck(ctx, s, selection, onboarding: false, warningDays: thresholds.0, criticalDays: thresholds.1)) }
             }
             var out: [(Int, CheckReport)] = []
             for await r in group { out.append(r) }

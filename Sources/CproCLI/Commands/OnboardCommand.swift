@@ -49,7 +49,7 @@ struct Onboard: AsyncParsableCommand {
 
     func report(_ ctx: Context) async throws {
         let store = try ctx.store()
-        let r = await runCheck(ctx, store, ctx.profile, ctx.pisteEnvironment, onboarding: true)
+        let r = await runCheck(ctx, store, ctx.selection, onboarding: true)
         if ctx.output.json { ctx.output.json(r.onboardingJSON(ctx.lang)) } else { printHuman(r, ctx, steps: true) }
         if r.status != .ok { throw ExitCode(r.status.exitCode) }
     }
@@ -153,7 +153,7 @@ struct Wizard {
             let snapshot = SnapshotStore.of(candidate, ctx.profile, env, kind: store.kind, stamp: nil)
             say("Checking both authentications (token + cpro-account)…", "Vérification des deux authentifications (jeton + cpro-account)…")
             ctx = ctx.withFreshBudget()
-            let report = await runCheck(ctx, snapshot, ctx.profile, env, onboarding: true)
+            let report = await runCheck(ctx, snapshot, Selection(ctx.profile, env), onboarding: true)
             if report.ready {
                 try await save([.techLogin: login, .techPassword: password], store: store, creds: &creds, verified: true, now: now)
                 say("✓ " + report.message.en, "✓ " + report.message.fr)
