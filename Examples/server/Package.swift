@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "cpro-example-server",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         // This repository; named, so the clone's folder name does not matter.
         .package(name: "cpro", path: "../.."),
