@@ -49,7 +49,7 @@ struct CredsRotate: AsyncParsableCommand {
         let endpoints = try ctx.endpoints()
         do {
             try await verify(target, fresh, creds, ctx, store: store, endpoints: endpoints)
-        } catch let e as Failure {
+        } catch let e as Failure where e.diagnosis != nil {
             ctx.output.say("The new \(target.rawValue) was refused; the stored one is unchanged.",
                            "Le nouveau \(target.rawValue) a été refusé ; celui enregistré est inchangé.")
             throw e
