@@ -3,8 +3,8 @@ import CproHTTP
 import Foundation
 
 /// `cpro health --format nagios|prometheus`: the same reports in the shapes
-/// monitoring systems read without glue. Pure functions of the reports, so a
-/// server embedding the checker can expose the same text.
+/// monitoring systems read without glue. Pure functions of the reports: the
+/// same reports give the same text, whatever ran the checks.
 package enum Monitoring {
     /// The password thresholds shown in Nagios perfdata, in days.
     package struct Thresholds: Sendable {
