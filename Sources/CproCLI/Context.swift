@@ -204,12 +204,39 @@ package struct CLIPassphrases: PassphraseSource {
                     "Creating the vault \(path). Choose a passphrase (8 bytes or more); it cannot be recovered.\n",
                     "Création du coffre \(path). Choisissez une phrase de passe (8 octets ou plus) ; elle ne peut pas être récupérée.\n"))
             }
-            let first = try tty.prompt(lang.pick("New vault passphrase: ", "Nouvelle phrase de passe : "), echo: false)
-            let second = try tty.prompt(lang.pick("Same passphrase again: ", "La même phrase de passe : "), echo: false)
-            guard first == second else {
-                throw Failure("the two passphrases differ; nothing was changed", fr: "les deux phrases de passe diffèrent ; rien n'a été modifié")
+            // A passphrase too short is refused before its confirmation is
+            // asked, and a confirmation that differs asks both again: three
+            // tries, as passwd(1) gives.
+            for _ in 0..<3 {
+                let first = try tty.prompt(lang.pick("New vault passphrase: ", "Nouvelle phrase de passe : "), echo: false)
+                guard first.count >= Self.minimumLength else {
+                    tty.write(lang.pick("Too short: at least \(Self.minimumLength) bytes. Try again.\n",
+                                        "Trop courte : \(Self.minimumLength) octets au moins. Recommencez.\n"))
+                    continue
+                }
+                let second = try tty.prompt(lang.pick("Same passphrase again: ", "La même phrase de passe : "), echo: false)
+                guard first == second else {
+                    tty.write(lang.pick("The two passphrases differ. Try again.\n", "Les deux phrases de passe diffèrent. Recommencez.\n"))
+                    continue
+                }
+                return first
             }
-            return first
+            throw Failure("no passphrase chosen after three tries; nothing was changed",
+                          fr: "aucune phrase de passe choisie après trois essais ; rien n'a été modifié")
         }
+    }
+
+    /// What FileStore requires of a new passphrase, checked here first so the
+    /// prompt can ask again.
+    static let minimumLength = 8
+
+    /// Three tries at a terminal, as sudo gives; one for a variable.
+    package var unlockAttempts: Int {
+        (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty && Terminal.open() != nil ? 3 : 1
+    }
+
+    package func wrongPassphrase(path: String, attemptsLeft: Int) {
+        Terminal.open()?.write(lang.pick("Wrong passphrase; try again (\(attemptsLeft) more).\n",
+                                         "Phrase de passe incorrecte ; réessayez (encore \(attemptsLeft)).\n"))
     }
 }

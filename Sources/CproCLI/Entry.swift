@@ -49,7 +49,7 @@ package enum CproMain {
                 // Tools reading stdout get the failure in the same shape as success.
                 output.json(ErrorJSON(error: .init(message: error.message(lang), diagnosis: error.diagnosis?.rawValue)))
             }
-            return 1
+            return (error as? Failure)?.isUsage == true ? 64 : 1
         } catch {
             let code = Cpro.exitCode(for: error).rawValue
             if code == 0 {
@@ -57,7 +57,8 @@ package enum CproMain {
                 // repeats no argument value, printed as it is.
                 Output.write(1, Array((Cpro.fullMessage(for: error) + "\n").utf8))
             } else {
-                Output.write(2, Array((SecretArguments.redact(Cpro.fullMessage(for: error), args: args) + "\n").utf8))
+                let advice = UsageAdvice.lines(for: args, lang: lang).map { $0 + "\n" }.joined()
+                Output.write(2, Array((SecretArguments.redact(Cpro.fullMessage(for: error), args: args) + "\n" + advice).utf8))
             }
             return code
         }
@@ -110,7 +111,8 @@ enum SecretArguments {
         var words: Set<String> = ["creds", "set", "get", "list", "remove", "import", "export", "vault", "init", "status",
                                   "passwd", "token", "clear", "health", "onboard", "exec", "api", "migrate", "help",
                                   "shell", "dotenv", "json", "en", "fr", "default", "config", "unset", "rotate",
-                                  "qualif", "qualification", "prod"]
+                                  "qualif", "qualification", "prod", "lock", "unlock", "agent",
+                                  "text", "nagios", "prometheus"]
         words.formUnion(ConfigKey.scoped + ConfigKey.global)
         words.formUnion(Field.all.map(\.name))
         words.formUnion(PisteEnvironment.allCases.map(\.rawValue))
@@ -118,13 +120,59 @@ enum SecretArguments {
         return words
     }
 
+    /// Masks in a parser message every argument that could be a secret: not
+    /// cpro's own words, nor a near miss of one (`helth`, `nagio`), nor an
+    /// option name. Only whole words are masked, so a short argument never
+    /// eats into cpro's own text (`nagio` inside 'nagios').
     static func redact(_ message: String, args: [String]) -> String {
         var text = message
         let known = vocabulary
         for (i, arg) in args.enumerated() where !arg.isEmpty && !known.contains(arg) {
             if arg.hasPrefix("-") && !arg.contains("=") { continue }
-            text = text.replacingOccurrences(of: arg, with: "<argument \(i + 1)>")
+            if isTypo(arg, known) { continue }
+            text = replacingWhole(arg, in: text, with: "<argument \(i + 1)>")
         }
         return text
+    }
+
+    /// Close enough to a word of cpro's to be a misspelling of it.
+    static func isTypo(_ arg: String, _ known: Set<String>) -> Bool {
+        arg.count <= 40 && Suggestion.closest(to: arg, among: Array(known)) != nil
+    }
+
+    static func replacingWhole(_ word: String, in text: String, with replacement: String) -> String {
+        func isWordCharacter(_ c: Character?) -> Bool { c.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } ?? false }
+        var out = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: word) {
+            let before = range.lowerBound == rest.startIndex ? out.last : rest[rest.index(before: range.lowerBound)]
+            let after = range.upperBound == rest.endIndex ? nil : rest[range.upperBound]
+            out += rest[..<range.lowerBound]
+            out += isWordCharacter(before) || isWordCharacter(after) ? String(rest[range]) : replacement
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
+    }
+}
+
+/// What the parser's own message leaves out: the word meant, and that
+/// `cpro exec` takes its command after `--`.
+enum UsageAdvice {
+    static func lines(for args: [String], lang: Language) -> [String] {
+        var out: [String] = []
+        if let exec = args.firstIndex(of: "exec"), !args.contains("--"),
+           args[(exec + 1)...].contains(where: { !$0.hasPrefix("-") }) {
+            out.append(lang.pick("cpro exec takes the command after --: cpro exec [OPTIONS] -- CMD [ARG...]",
+                                 "cpro exec prend la commande après -- : cpro exec [OPTIONS] -- CMD [ARG...]"))
+            return out
+        }
+        let known = SecretArguments.vocabulary
+        for arg in args where !arg.hasPrefix("-") && !known.contains(arg) {
+            if let near = Suggestion.closest(to: arg, among: Array(known).sorted()) {
+                out.append(lang.pick("Did you mean '\(near)'?", "Vouliez-vous dire « \(near) » ?"))
+                break
+            }
+        }
+        return out
     }
 }

@@ -8,10 +8,12 @@ package struct GlobalOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Profile: a named set of credentials (default: $CPRO_PROFILE or 'default').")
     var profile: String?
 
-    @Option(name: .customLong("env"), help: "Environment: sandbox or production (default: $CPRO_ENV or sandbox).")
+    @Option(name: .customLong("env"), help: "Environment: sandbox or production (default: $CPRO_ENV or sandbox).",
+            completion: .list(["sandbox", "production"]))
     var environment: String?
 
-    @Option(name: .long, help: "Backend: file, secret-service, openbao or env (default: $CPRO_BACKEND, then the config, then file).")
+    @Option(name: .long, help: "Backend: file, secret-service, openbao or env (default: $CPRO_BACKEND, then the config, then file).",
+            completion: .list(["file", "secret-service", "openbao", "env"]))
     var backend: String?
 
     @Flag(name: .long, help: "Machine-readable output on stdout; messages for people go to stderr.")
@@ -23,7 +25,8 @@ package struct GlobalOptions: ParsableArguments, Sendable {
     @Flag(name: .long, help: "Do not ask the session agent for the file vault's key (see `cpro vault unlock`).")
     var noAgent = false
 
-    @Option(name: .long, help: "Language of messages: en or fr (default: from LC_ALL, LC_MESSAGES, LANG).")
+    @Option(name: .long, help: "Language of messages: en or fr (default: from LC_ALL, LC_MESSAGES, LANG).",
+            completion: .list(["en", "fr"]))
     var lang: String?
 
     package init() {}

@@ -55,3 +55,17 @@ package struct Output: Sendable {
         }
     }
 }
+
+/// Check marks for people: ✓ and ✗ under a UTF-8 locale, ASCII under any
+/// other (a terminal in Latin-1 shows the UTF-8 bytes as garbage).
+package struct Marks: Sendable {
+    package let ok: String
+    package let failed: String
+
+    package init(_ environment: [String: String]) {
+        // The first of LC_ALL, LC_CTYPE, LANG that is set decides, as setlocale does.
+        let locale = ["LC_ALL", "LC_CTYPE", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
+        let utf8 = locale.lowercased().replacingOccurrences(of: "-", with: "").contains("utf8")
+        (ok, failed) = utf8 ? ("✓", "✗") : ("+", "x")
+    }
+}

@@ -6,9 +6,11 @@ package struct Cpro: AsyncParsableCommand {
         commandName: "cpro",
         abstract: "Keeps the Chorus Pro API credentials (PISTE OAuth client and technical account) safe and working.",
         discussion: """
+            New? Run `cpro onboard`: it walks the set-up steps, checks each credential and saves it. \
             Credentials are stored per profile and environment (sandbox, production) in an encrypted \
             vault (the default), and handed to other tools without ever appearing in a command line. \
-            See docs/getting-started.md.
+            Guides: /usr/share/doc/cpro/docs/getting-started.md (and troubleshooting.md beside it; \
+            docs/ in a source tree); a manual page per command (man cpro-onboard).
             """,
         version: BuildInfo.line("cpro"),
         subcommands: [Creds.self, Vault.self, ConfigCommand.self, TokenCommand.self, HealthCommand.self, Onboard.self, Exec.self, Api.self, AgentCommand.self])

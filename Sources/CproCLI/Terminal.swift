@@ -12,8 +12,25 @@ nonisolated(unsafe) private var savedTermios = termios()
 nonisolated(unsafe) private var quietTermios = termios()
 nonisolated(unsafe) private var savedFD: Int32 = -1
 
+// What to say on Ctrl-C (the wizard's "run `cpro onboard` again to resume"),
+// in memory allocated once, so the handler only reads it.
+nonisolated(unsafe) private var interruptNote: UnsafeMutablePointer<UInt8>?
+nonisolated(unsafe) private var interruptNoteLength = 0
+nonisolated(unsafe) private var interruptFD: Int32 = -1
+
+private func sayInterruptNote() {
+    if interruptFD >= 0, let note = interruptNote { _ = Glibc.write(interruptFD, note, interruptNoteLength) }
+}
+
 private func restoreTerminal(_ sig: Int32) {
     if savedFD >= 0 { tcsetattr(savedFD, TCSAFLUSH, &savedTermios) }
+    if sig == SIGINT { sayInterruptNote() }
+    signal(sig, SIG_DFL)
+    raise(sig)
+}
+
+private func interruptedOutsideAPrompt(_ sig: Int32) {
+    sayInterruptNote()
     signal(sig, SIG_DFL)
     raise(sig)
 }
@@ -54,6 +71,32 @@ package final class Terminal: Sendable {
 
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
+
+    /// Says `note` on the terminal if the user presses Ctrl-C from now on,
+    /// at a prompt or between prompts; the process then ends as interrupted.
+    package func onInterrupt(say note: String) {
+        let bytes = Array(("\n" + note + "\n").utf8)
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
+        memory.initialize(from: bytes, count: bytes.count)
+        interruptFD = -1
+        interruptNote = memory  // never freed: it lives as long as the process may be interrupted
+        interruptNoteLength = bytes.count
+        interruptFD = fd
+        signal(SIGINT, interruptedOutsideAPrompt)
+    }
+
+    /// The terminal's width in columns; 80 when it does not say.
+    package var columns: Int {
+        var size = winsize()
+        guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 20 else { return 80 }
+        return Int(size.ws_col)
+    }
+
+    /// `text` written with its lines folded at word boundaries to the
+    /// terminal's width; a folded line keeps the indentation it started with.
+    package func writeWrapped(_ text: String) {
+        write(TextLayout.wrap(text, width: columns))
+    }
 
     package func write(_ text: String) {
         let bytes = Array(text.utf8)
@@ -117,7 +160,11 @@ package final class Terminal: Sendable {
                 byte = 0
             }
         }
-        if !ended && length == 0 { throw Cancelled() }
+        if !ended && length == 0 {
+            // The cursor is still after the prompt: the message goes below it.
+            write("\n")
+            throw Cancelled()
+        }
         if length >= limit {
             throw Failure(
                 "the value typed is longer than \(Validation.maxValueBytes) bytes",

@@ -117,7 +117,50 @@ package enum Field: Hashable, Sendable {
     package static func parse(_ text: String) throws -> Field {
         if let f = StoredField(rawValue: text) { return .stored(f) }
         if text == "cpro-account" { return .cproAccount }
-        throw Failure.notAFieldName
+        // A near miss of a field name is a typo, not a secret: it may be shown.
+        if let near = Suggestion.closest(to: text, among: all.map(\.name)) {
+            var f = Failure("'\(text)' is not a field name; did you mean '\(near)'? (fields: \(all.map(\.name).joined(separator: ", ")))",
+                            fr: "« \(text) » n'est pas un nom de champ ; vouliez-vous dire « \(near) » ? (champs : \(all.map(\.name).joined(separator: ", ")))")
+            f.isUsage = true
+            throw f
+        }
+        var f = Failure.notAFieldName
+        f.isUsage = true
+        throw f
+    }
+}
+
+/// "Did you mean": the word of a known list nearest to what was typed, when
+/// it is near enough to be a typo of it (case, `_` for `-`, or at most two
+/// edits for words of five letters or more, one for shorter ones).
+package enum Suggestion {
+    package static func closest(to typed: String, among words: [String]) -> String? {
+        let t = typed.lowercased().replacingOccurrences(of: "_", with: "-")
+        guard !t.isEmpty, t.count <= 40, !words.contains(typed) else { return nil }
+        var best: (word: String, distance: Int)?
+        for w in words {
+            let d = distance(Array(t), Array(w.lowercased()))
+            let allowed = w.count >= 5 ? 2 : 1
+            if d <= allowed, d < (best?.distance ?? .max) { best = (w, d) }
+        }
+        return best?.word
+    }
+
+    /// Levenshtein distance, with a swap of two neighbours counting one.
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var rows = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { rows[i][0] = i }
+        for j in 0...b.count { rows[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1) }
+            }
+        }
+        return rows[a.count][b.count]
     }
 }
 
@@ -156,6 +199,15 @@ public struct Selection: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// By profile, then sandbox before production.
     public static func < (a: Self, b: Self) -> Bool { (a.profile, a.environment) < (b.profile, b.environment) }
+}
+
+extension Selection {
+    /// The options a suggested command needs to act on this selection, so that
+    /// following a suggestion never lands on `default`: `--env sandbox`, after
+    /// `--profile NAME` unless the profile is `default`.
+    package var options: String { profileOption + "--env \(environment.rawValue)" }
+    /// `--profile NAME ` (with its trailing space) unless the profile is `default`.
+    package var profileOption: String { profile == .default ? "" : "--profile \(profile) " }
 }
 
 package struct CredentialKey: Hashable, Sendable, Comparable, CustomStringConvertible {

@@ -5,6 +5,41 @@ package struct Endpoints: Sendable, Equatable, Codable {
     package var oauthURL: String
     /// API base, e.g. https://api.piste.gouv.fr/cpro; service paths are appended.
     package var apiURL: String
+    /// Where each URL came from (`PISTE_OAUTH_URL`, the config, PISTE's
+    /// default), so that a failure can say where cpro was talking to and why.
+    /// Not part of the value: two Endpoints with the same URLs are equal.
+    package var oauthSource: Source = .default
+    package var apiSource: Source = .default
+
+    package enum Source: Sendable, Equatable {
+        case `default`
+        case variable(String)
+        case config(String)
+
+        package var text: Text {
+            switch self {
+            case .default: Text("PISTE's default", fr: "la valeur par défaut de PISTE")
+            case .variable(let name): Text("from \(name)", fr: "d'après \(name)")
+            case .config(let key): Text("from the config (\(key))", fr: "d'après la configuration (\(key))")
+            }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case oauthURL, apiURL }
+
+    package static func == (a: Self, b: Self) -> Bool { a.oauthURL == b.oauthURL && a.apiURL == b.apiURL }
+
+    /// Both URLs are PISTE's for `env`: nothing to point out.
+    package func arePISTEDefaults(_ env: PisteEnvironment) -> Bool { self == Self.defaults(env) }
+
+    /// "token endpoint https://…/api/oauth/token, from PISTE_OAUTH_URL": what a
+    /// failure to reach it names.
+    package var tokenEndpointNote: Text {
+        Text("token endpoint \(tokenURL), \(oauthSource.text.en)", fr: "point d'accès jeton \(tokenURL), \(oauthSource.text.fr)")
+    }
+    package var apiEndpointNote: Text {
+        Text("API \(apiURL), \(apiSource.text.en)", fr: "API \(apiURL), \(apiSource.text.fr)")
+    }
 
     package static let tokenPath = "/api/oauth/token"
     package static let apiPath = "/cpro"

@@ -27,6 +27,9 @@ public struct Failure: CproError, CustomStringConvertible {
     public var body: [UInt8]? = nil
     /// For vault_locked: the state `vault status` shows for the backend.
     public var backendState: BackendState? = nil
+    /// A mistake on the command line (a misspelt field name): the CLI exits
+    /// 64 (EX_USAGE), as for a flag the parser refused.
+    package var isUsage = false
 
     /// A failure outside the contract's diagnoses (input, files, usage).
     public init(_ en: String, fr: String) {

@@ -58,10 +58,18 @@ package struct Settings: Sendable {
     /// `Endpoints.apiBase`): the variables, then the config, then PISTE's hosts.
     package func endpoints(_ profile: ProfileName, _ env: PisteEnvironment) throws -> Endpoints {
         var e = Endpoints.defaults(env)
-        if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") { e.oauthURL = try Endpoints.oauthBase(s, name: "oauth_url") }
-        if case .string(let s)? = config.environmentValue(profile, env, "api_url") { e.apiURL = try Endpoints.apiBase(s, name: "api_url") }
-        if let s = environment["PISTE_OAUTH_URL"], !s.isEmpty { e.oauthURL = try Endpoints.oauthBase(s, name: "PISTE_OAUTH_URL") }
-        if let s = environment["CPRO_API_URL"], !s.isEmpty { e.apiURL = try Endpoints.apiBase(s, name: "CPRO_API_URL") }
+        if case .string(let s)? = config.environmentValue(profile, env, "oauth_url") {
+            (e.oauthURL, e.oauthSource) = (try Endpoints.oauthBase(s, name: "oauth_url"), .config("oauth_url"))
+        }
+        if case .string(let s)? = config.environmentValue(profile, env, "api_url") {
+            (e.apiURL, e.apiSource) = (try Endpoints.apiBase(s, name: "api_url"), .config("api_url"))
+        }
+        if let s = environment["PISTE_OAUTH_URL"], !s.isEmpty {
+            (e.oauthURL, e.oauthSource) = (try Endpoints.oauthBase(s, name: "PISTE_OAUTH_URL"), .variable("PISTE_OAUTH_URL"))
+        }
+        if let s = environment["CPRO_API_URL"], !s.isEmpty {
+            (e.apiURL, e.apiSource) = (try Endpoints.apiBase(s, name: "CPRO_API_URL"), .variable("CPRO_API_URL"))
+        }
         return e
     }
 }

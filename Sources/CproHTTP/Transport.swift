@@ -101,7 +101,7 @@ package struct TransportError: Error, Sendable {
 }
 
 /// async-http-client with bounded connect and read times, a time budget for
-/// the whole command (`CPRO_TIMEOUT`, 10 s by default: what monitoring systems
+/// the whole command (`CPRO_TIMEOUT`, 8 s by default: under what monitoring systems
 /// allow a check), the proxy from
 /// `https_proxy`/`no_proxy`, and extra trusted roots from a CA file variable
 /// (`CPRO_CA_FILE` for PISTE; OpenBao's own `BAO_CACERT`/`VAULT_CACERT`).

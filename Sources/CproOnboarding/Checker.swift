@@ -71,7 +71,7 @@ package struct CheckReport: Sendable {
         let steps = StepID.allCases.map { id -> StepResult in
             if id == failing {
                 after = true
-                return StepResult(id: id, status: .failed, diagnosis: d, hint: Advice.fix(d, env))
+                return StepResult(id: id, status: .failed, diagnosis: d, hint: Advice.fix(d, Selection(profile, env)))
             }
             return StepResult(id: id, status: after ? .skipped : .manual, diagnosis: nil, hint: after ? .empty : Advice.instructions(id, env))
         }
@@ -258,7 +258,7 @@ package struct Checker: Sendable {
         var afterFailure = false
         for id in StepID.allCases {
             if id == step {
-                steps.append(StepResult(id: id, status: .failed, diagnosis: diagnosis, hint: Advice.fix(diagnosis, environment)))
+                steps.append(StepResult(id: id, status: .failed, diagnosis: diagnosis, hint: Advice.fix(diagnosis, Selection(profile, environment))))
                 afterFailure = true
             } else if afterFailure {
                 steps.append(StepResult(id: id, status: .skipped, diagnosis: nil,
@@ -316,13 +316,16 @@ package struct Checker: Sendable {
         }
         let missingClient = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }
         if !missingClient.isEmpty {
-            return Stop(.credentialsMissing, Self.notSet(missingClient), .pisteApplication)
+            // Every missing field named at once, not the technical ones only after a second run.
+            return Stop(.credentialsMissing, Self.notSet(StoredField.allCases.filter { creds[$0] == nil }), .pisteApplication)
         }
         do {
             p.tokenExpiresAt = try await tokens.token().expiresAt
         } catch let e as Failure where e.diagnosis != nil {
             let d = e.diagnosis!
-            return Stop(d, e, d == .unreachable || d == .unexpectedResponse ? .pisteApplication : Advice.step(for: d))
+            // An outage is the connection's step, as `Advice.step` says for
+            // every report: not the PISTE application, which nothing faulted.
+            return Stop(d, e, Advice.step(for: d))
         } catch {
             return Stop((error as? CproError)?.diagnosis ?? .vaultLocked, foreign: error, .pisteApplication)
         }

@@ -104,13 +104,14 @@ package enum Advice {
     package static func instructions(_ step: StepID, _ env: PisteEnvironment) -> Text {
         Text(instructions(step, env, .en), fr: instructions(step, env, .fr))
     }
-    package static func fix(_ d: Diagnosis, _ env: PisteEnvironment) -> Text {
-        Text(fix(d, env, .en), fr: fix(d, env, .fr))
+    package static func fix(_ d: Diagnosis, _ selection: Selection) -> Text {
+        Text(fix(d, selection, .en), fr: fix(d, selection, .fr))
     }
 
     /// One line saying how to fix a diagnosis.
-    package static func fix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
-        let base = baseFix(d, env, l)
+    package static func fix(_ d: Diagnosis, _ selection: Selection, _ l: Language) -> String {
+        let env = selection.environment
+        let base = baseFix(d, selection, l)
         // In production a refusal that nothing else explains may be the missing
         // raccordement, which no answer names.
         guard env == .production, d == .oauthRejected || d == .apiAccessDenied else { return base }
@@ -119,52 +120,55 @@ package enum Advice {
             " En production, vérifiez aussi le raccordement : Raccordements EDI/API sur \(Portals.chorus(env)) doit nommer cette application PISTE.")
     }
 
-    static func baseFix(_ d: Diagnosis, _ env: PisteEnvironment, _ l: Language) -> String {
-        let e = env.rawValue
+    /// Every command it names carries the selection's options (`o`), so that
+    /// following it acts on the profile and environment that were checked.
+    static func baseFix(_ d: Diagnosis, _ selection: Selection, _ l: Language) -> String {
+        let env = selection.environment
+        let o = selection.options
         switch d {
         case .ok: return ""
         case .credentialsMissing:
-            return l.pick("Store the missing values: `cpro onboard --env \(e)` (or `cpro creds set --env \(e)`).",
-                          "Enregistrez les valeurs manquantes : `cpro onboard --env \(e)` (ou `cpro creds set --env \(e)`).")
+            return l.pick("Store the missing values: `cpro onboard \(o)` (or `cpro creds set \(o)`).",
+                          "Enregistrez les valeurs manquantes : `cpro onboard \(o)` (ou `cpro creds set \(o)`).")
         case .oauthInvalidClient:
-            return l.pick("Copy the client ID and secret again from the application's page in \(Portals.space(env, l)) of PISTE; check that the application belongs to this environment and is active.",
-                          "Recopiez le client ID et le secret depuis la page de l'application dans \(Portals.space(env, l)) de PISTE ; vérifiez que l'application appartient à cet environnement et qu'elle est active.")
+            return l.pick("Copy the client ID and secret again from the application's page in \(Portals.space(env, l)) of PISTE (check that the application belongs to this environment and is active), then `cpro creds set client-id client-secret \(o)`.",
+                          "Recopiez le client ID et le secret depuis la page de l'application dans \(Portals.space(env, l)) de PISTE (vérifiez que l'application appartient à cet environnement et qu'elle est active), puis `cpro creds set client-id client-secret \(o)`.")
         case .oauthRejected:
-            return l.pick("On PISTE, check that the application is active and still subscribed to the Chorus Pro APIs.",
-                          "Sur PISTE, vérifiez que l'application est active et toujours abonnée aux API Chorus Pro.")
+            return l.pick("On PISTE, check that the application is active and still subscribed to the Chorus Pro APIs, then `cpro health \(o)`.",
+                          "Sur PISTE, vérifiez que l'application est active et toujours abonnée aux API Chorus Pro, puis `cpro health \(o)`.")
         case .techAccountRejected:
-            return l.pick("Check tech-login and tech-password (`cpro creds set tech-login tech-password --env \(e)`); a technical account created less than an hour ago may not be active yet; its password expires every 424 days.",
-                          "Vérifiez tech-login et tech-password (`cpro creds set tech-login tech-password --env \(e)`) ; un compte technique créé il y a moins d'une heure peut ne pas être encore actif ; son mot de passe expire tous les 424 jours.")
+            return l.pick("Check tech-login and tech-password (`cpro creds set tech-login tech-password \(o)`); a technical account created less than an hour ago may not be active yet; its password expires every 424 days.",
+                          "Vérifiez tech-login et tech-password (`cpro creds set tech-login tech-password \(o)`) ; un compte technique créé il y a moins d'une heure peut ne pas être encore actif ; son mot de passe expire tous les 424 jours.")
         case .apiAccessDenied:
-            return l.pick("On PISTE, in \(Portals.space(env, l)), accept the terms (CGU) of the refused API and select it in the application.",
-                          "Sur PISTE, dans \(Portals.space(env, l)), acceptez les conditions (CGU) de l'API refusée et sélectionnez-la dans l'application.")
+            return l.pick("On PISTE, in \(Portals.space(env, l)), accept the terms (CGU) of the refused API and select it in the application, then `cpro health \(o)`.",
+                          "Sur PISTE, dans \(Portals.space(env, l)), acceptez les conditions (CGU) de l'API refusée et sélectionnez-la dans l'application, puis `cpro health \(o)`.")
         case .chorusError:
-            return l.pick("Both authentications work; Chorus Pro refused the request itself: read its libelle.",
-                          "Les deux authentifications fonctionnent ; Chorus Pro a refusé la requête elle-même : lisez son libellé.")
+            return l.pick("Both authentications work; Chorus Pro refused the request itself: read its libelle (`cpro health \(o) --verbose` shows the exchange).",
+                          "Les deux authentifications fonctionnent ; Chorus Pro a refusé la requête elle-même : lisez son libellé (`cpro health \(o) --verbose` montre l'échange).")
         case .unreachable:
-            return l.pick("Check the network, proxy (https_proxy, no_proxy), internal CA (CPRO_CA_FILE) and the URLs (`cpro vault status`); retry later if PISTE answers 5xx.",
-                          "Vérifiez le réseau, le proxy (https_proxy, no_proxy), l'AC interne (CPRO_CA_FILE) et les URL (`cpro vault status`) ; réessayez plus tard si PISTE répond 5xx.")
+            return l.pick("Check the URL named above (`cpro config list \(o)` shows the URLs in use and PISTE_OAUTH_URL, CPRO_API_URL override them), the network, the proxy (https_proxy, no_proxy) and an internal CA (CPRO_CA_FILE); if PISTE answers 5xx, retry later.",
+                          "Vérifiez l'URL indiquée ci-dessus (`cpro config list \(o)` montre les URL utilisées ; PISTE_OAUTH_URL et CPRO_API_URL les remplacent), le réseau, le proxy (https_proxy, no_proxy) et l'AC interne (CPRO_CA_FILE) ; si PISTE répond 5xx, réessayez plus tard.")
         case .unexpectedResponse:
-            return l.pick("Something other than PISTE answered: check the configured URLs and any proxy.",
-                          "Autre chose que PISTE a répondu : vérifiez les URL configurées et le proxy éventuel.")
+            return l.pick("Something other than PISTE answered: check the URLs in use (`cpro config list \(o)`) and any proxy.",
+                          "Autre chose que PISTE a répondu : vérifiez les URL utilisées (`cpro config list \(o)`) et le proxy éventuel.")
         case .wrongEndpoint:
-            return l.pick("Check the API base URL (`cpro config get api_url`, CPRO_API_URL): it must be the host, or end in /cpro (https://api.piste.gouv.fr/cpro); the stored credentials are not at fault.",
-                          "Vérifiez l'URL de base de l'API (`cpro config get api_url`, CPRO_API_URL) : l'hôte seul, ou se terminant par /cpro (https://api.piste.gouv.fr/cpro) ; les identifiants enregistrés ne sont pas en cause.")
+            return l.pick("Check the API base URL (`cpro config list \(o)`, CPRO_API_URL): it must be the host, or end in /cpro (https://api.piste.gouv.fr/cpro); the stored credentials are not at fault.",
+                          "Vérifiez l'URL de base de l'API (`cpro config list \(o)`, CPRO_API_URL) : l'hôte seul, ou se terminant par /cpro (https://api.piste.gouv.fr/cpro) ; les identifiants enregistrés ne sont pas en cause.")
         case .noStructures:
-            return l.pick("The technical account is linked to no structure: on \(Portals.chorus(env)) the main manager links it to the structure (Mes structures > utilisateurs).",
-                          "Le compte technique n'est rattaché à aucune structure : sur \(Portals.chorus(env)) le gestionnaire principal le rattache à la structure (Mes structures > utilisateurs).")
+            return l.pick("The technical account is linked to no structure: on \(Portals.chorus(env)) the main manager links it to the structure (Mes structures > utilisateurs), then `cpro health \(o)`.",
+                          "Le compte technique n'est rattaché à aucune structure : sur \(Portals.chorus(env)) le gestionnaire principal le rattache à la structure (Mes structures > utilisateurs), puis `cpro health \(o)`.")
         case .structureInactive:
-            return l.pick("A linked structure, or the account's link to it, is not active: the structure's main manager activates it on \(Portals.chorus(env)).",
-                          "Une structure rattachée, ou le rattachement du compte, n'est pas active : le gestionnaire principal l'active sur \(Portals.chorus(env)).")
+            return l.pick("A linked structure, or the account's link to it, is not active: the structure's main manager activates it on \(Portals.chorus(env)), then `cpro health \(o)`.",
+                          "Une structure rattachée, ou le rattachement du compte, n'est pas active : le gestionnaire principal l'active sur \(Portals.chorus(env)), puis `cpro health \(o)`.")
         case .structureNotLinked:
-            return l.pick("The configured SIRET (`cpro config get siret --env \(e)`) is not among the linked structures: link the technical account to it on \(Portals.chorus(env)), or correct the SIRET.",
-                          "Le SIRET configuré (`cpro config get siret --env \(e)`) n'est pas parmi les structures rattachées : rattachez-y le compte technique sur \(Portals.chorus(env)), ou corrigez le SIRET.")
+            return l.pick("The configured SIRET (`cpro config get siret \(o)`) is not among the linked structures: link the technical account to it on \(Portals.chorus(env)), or correct the SIRET.",
+                          "Le SIRET configuré (`cpro config get siret \(o)`) n'est pas parmi les structures rattachées : rattachez-y le compte technique sur \(Portals.chorus(env)), ou corrigez le SIRET.")
         case .passwordExpiring:
-            return l.pick("Ask the structure's main manager to change the technical password on \(Portals.chorus(env)), then `cpro creds set tech-password --env \(e)`.",
-                          "Demandez au gestionnaire principal de changer le mot de passe technique sur \(Portals.chorus(env)), puis `cpro creds set tech-password --env \(e)`.")
+            return l.pick("Ask the structure's main manager to change the technical password on \(Portals.chorus(env)), then `cpro creds set tech-password \(o)`.",
+                          "Demandez au gestionnaire principal de changer le mot de passe technique sur \(Portals.chorus(env)), puis `cpro creds set tech-password \(o)`.")
         case .vaultLocked:
-            return l.pick("Give the vault passphrase (a terminal, or CPRO_VAULT_PASSPHRASE), or unlock the keyring.",
-                          "Donnez la phrase de passe du coffre (un terminal, ou CPRO_VAULT_PASSPHRASE), ou déverrouillez le trousseau.")
+            return l.pick("Give the vault passphrase (`cpro vault unlock` at a terminal, or CPRO_VAULT_PASSPHRASE), or unlock the keyring; `cpro vault status` says which backend is locked.",
+                          "Donnez la phrase de passe du coffre (`cpro vault unlock` dans un terminal, ou CPRO_VAULT_PASSPHRASE), ou déverrouillez le trousseau ; `cpro vault status` dit quel backend est verrouillé.")
         }
     }
 }

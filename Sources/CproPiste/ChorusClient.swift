@@ -153,6 +153,10 @@ package struct ChorusClient: Sendable {
             token = try await tokens.token(using: tokenClient)
             response = try await send(method, path, body: body, token: token, repeatability: repeatability)
         }
+        if response.status == 401, let challenge = response.header("www-authenticate") {
+            // The raw challenge helps a support request, not a first reading.
+            logger.debug("api: HTTP 401, WWW-Authenticate: \(ServerText.oneLine(challenge))")
+        }
         return try Self.interpret(response, path: path, endpoints: endpoints)
     }
 
@@ -168,7 +172,7 @@ package struct ChorusClient: Sendable {
         logger.debug("api: \(method) \(url)")
         let (response, attempts) = try await sendWithRetries(
             transport, HTTPRequest(method: method, url: url, headers: headers, body: body), policy: policy,
-            repeatability: repeatability
+            repeatability: repeatability, endpoint: endpoints.apiEndpointNote
         ) { logger.debug("api: \($0)") }
         logger.debug("api: HTTP \(response.status) after \(attempts) attempt(s)")
         if RetryPolicy.isRetryable(status: response.status) {
@@ -191,8 +195,8 @@ package struct ChorusClient: Sendable {
             case .technicalAccount:
                 throw Failure(
                     .techAccountRejected,
-                    "the API refused the technical account (cpro-account): \(reason). Check tech-login and tech-password; a new technical account can take up to an hour to become active",
-                    fr: "l'API a refusé le compte technique (cpro-account) : \(reason). Vérifiez tech-login et tech-password ; un compte technique récent peut mettre jusqu'à une heure à devenir actif",
+                    "the API refused the technical login or password (HTTP 401). Check tech-login and tech-password; a new technical account can take up to an hour to become active (--verbose shows the server's challenge)",
+                    fr: "l'API a refusé le login ou le mot de passe technique (HTTP 401). Vérifiez tech-login et tech-password ; un compte technique récent peut mettre jusqu'à une heure à devenir actif (--verbose montre la réponse du serveur)",
                     status: 401)
             case .unknownPath:
                 let url = endpoints.apiURL(path: path)

@@ -10,7 +10,9 @@ extension Failure {
         en: "; the request may have reached the server, so cpro did not send it again: check its effect (e.g. the invoice's status) before retrying",
         fr: " ; la requête a pu atteindre le serveur, donc cpro ne l'a pas renvoyée : vérifiez son effet (par exemple le statut de la facture) avant de réessayer")
 
-    static func unreachable(_ e: TransportError, attempts: Int, uncertainWrite: Bool = false) -> Failure {
+    /// `endpoint` says which one and where its URL came from: the host alone
+    /// leaves a user guessing which variable or setting sent cpro there.
+    static func unreachable(_ e: TransportError, attempts: Int, uncertainWrite: Bool = false, endpoint: Text? = nil) -> Failure {
         let (en, fr): (String, String)
         switch e.kind {
         case .dns: (en, fr) = ("the name \(e.host) does not resolve (DNS)", "le nom \(e.host) ne se résout pas (DNS)")
@@ -20,7 +22,9 @@ extension Failure {
         case .other: (en, fr) = ("cannot reach \(e.host) (\(ServerText.oneLine(e.detail)))", "impossible de joindre \(e.host) (\(ServerText.oneLine(e.detail)))")
         }
         let note = uncertainWrite && e.mayHaveReachedServer ? mayHaveArrived : (en: "", fr: "")
-        return Failure(.unreachable, "\(en), after \(attempts) attempt(s)\(note.en)", fr: "\(fr), après \(attempts) tentative(s)\(note.fr)")
+        let whereTo = endpoint.map { (en: " (\($0.en))", fr: " (\($0.fr))") } ?? (en: "", fr: "")
+        return Failure(.unreachable, "\(en)\(whereTo.en), after \(attempts) attempt(s)\(note.en)",
+                       fr: "\(fr)\(whereTo.fr), après \(attempts) tentative(s)\(note.fr)")
     }
 }
 

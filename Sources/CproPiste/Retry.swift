@@ -58,7 +58,7 @@ package enum Repeatability: Sendable, Equatable {
 /// transport's time budget.
 func sendWithRetries(
     _ transport: HTTPTransport, _ request: HTTPRequest, policy: RetryPolicy, repeatability: Repeatability = .idempotent,
-    log: (String) -> Void = { _ in }
+    endpoint: Text? = nil, log: (String) -> Void = { _ in }
 ) async throws -> (HTTPResponse, attempts: Int) {
     var attempt = 0
     func fits(_ wait: Double) -> Bool { transport.remainingTime.map { wait < $0 } ?? true }
@@ -76,7 +76,7 @@ func sendWithRetries(
             guard repeatability.mayRetry(e), attempt < policy.attempts,
                   let wait = policy.delay(afterAttempt: attempt, retryAfter: nil), fits(wait)
             else {
-                throw Failure.unreachable(e, attempts: attempt, uncertainWrite: repeatability == .atMostOnce)
+                throw Failure.unreachable(e, attempts: attempt, uncertainWrite: repeatability == .atMostOnce, endpoint: endpoint)
             }
             log("\(e.kind.rawValue) error for \(e.host); retrying in \(String(format: "%.2f", wait)) s")
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))

@@ -143,8 +143,8 @@ package actor TokenProvider {
             let missing = [StoredField.clientID, .clientSecret].filter { creds[$0] == nil }.map(\.rawValue).joined(separator: ", ")
             throw Failure(
                 .credentialsMissing,
-                "\(missing) not set for \(profile) / \(environment.rawValue): run `cpro creds set` (or `cpro onboard`)",
-                fr: "\(missing) non enregistré(s) pour \(profile) / \(environment.rawValue) : lancez `cpro creds set` (ou `cpro onboard`)")
+                "\(missing) not set for \(profile) / \(environment.rawValue): run `cpro creds set \(Selection(profile, environment).options)` (or `cpro onboard \(Selection(profile, environment).options)`)",
+                fr: "\(missing) non enregistré(s) pour \(profile) / \(environment.rawValue) : lancez `cpro creds set \(Selection(profile, environment).options)` (ou `cpro onboard \(Selection(profile, environment).options)`)")
         }
         let fingerprint = Self.fingerprint(key: key, id: id, secret: secret, oauthURL: endpoints.oauthURL)
         let stampHash = stamp.map { Self.hash(key: key, [$0, Array(endpoints.oauthURL.utf8)]) }

@@ -50,7 +50,7 @@ package struct TokenClient: Sendable {
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
             body: body)
         logger.debug("oauth: POST \(endpoints.tokenURL)")
-        let (response, attempts) = try await sendWithRetries(transport, request, policy: policy) { logger.debug("oauth: \($0)") }
+        let (response, attempts) = try await sendWithRetries(transport, request, policy: policy, endpoint: endpoints.tokenEndpointNote) { logger.debug("oauth: \($0)") }
         let receivedAt = clock()
         logger.debug("oauth: HTTP \(response.status) after \(attempts) attempt(s)")
         return try Self.interpret(response, receivedAt: receivedAt, host: endpoints.oauthURL, attempts: attempts)

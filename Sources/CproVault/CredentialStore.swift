@@ -92,6 +92,16 @@ package enum PassphrasePurpose: Sendable, Equatable {
 /// Where the file vault's passphrase comes from (prompt, variable, test).
 package protocol PassphraseSource: Sendable {
     func passphrase(_ purpose: PassphrasePurpose) throws -> SecretBytes
+    /// How many unlock passphrases may be tried before a wrong one fails
+    /// (a person at a terminal gets several; a variable, one).
+    var unlockAttempts: Int { get }
+    /// Told before the passphrase is asked again.
+    func wrongPassphrase(path: String, attemptsLeft: Int)
+}
+
+extension PassphraseSource {
+    package var unlockAttempts: Int { 1 }
+    package func wrongPassphrase(path: String, attemptsLeft: Int) {}
 }
 
 package enum StoreError {

@@ -296,7 +296,6 @@ package final class FileStore: CredentialStore, Sendable {
         guard let bytes = try SecureFiles.read(path, limit: VaultFormat.maxFileSize) else { return nil }
         warnIfExposed()
         let header = try VaultFormat.parseHeader(bytes, path: path, floor: readFloor)
-        let kek: SecretBytes
         if cachedKEK == nil, !agentDeclined, let agent {
             if let padded = agent.open(bytes) {
                 let vault = try VaultFormat.opened(bytes, header: header, padded: padded, path: path, by: agent)
@@ -306,24 +305,43 @@ package final class FileStore: CredentialStore, Sendable {
             agentDeclined = true
             logger.debug("vault: no session agent holds this vault's key; using the passphrase")
         }
-        if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
-            kek = cached.kek
-        } else {
-            guard deriveIfNeeded else { throw NeedsKey() }
-            let start = monotonicSeconds()
-            kek = try VaultFormat.deriveKeyEncryptionKey(header, passphrase: try unlockPassphrase())
-            logger.debug("vault: derived the passphrase key in \(Int((monotonicSeconds() - start) * 1000)) ms")
-            cachedKEK = (Array(header.bytes[0..<VaultFormat.keySlotADSize]), kek)
+        var attempt = 0
+        while true {
+            attempt += 1
+            var derivedNow = false
+            let kek: SecretBytes
+            if let cached = cachedKEK, cached.header == Array(header.bytes[0..<VaultFormat.keySlotADSize]) {
+                kek = cached.kek
+            } else {
+                guard deriveIfNeeded else { throw NeedsKey() }
+                let start = monotonicSeconds()
+                kek = try VaultFormat.deriveKeyEncryptionKey(header, passphrase: try unlockPassphrase())
+                logger.debug("vault: derived the passphrase key in \(Int((monotonicSeconds() - start) * 1000)) ms")
+                cachedKEK = (Array(header.bytes[0..<VaultFormat.keySlotADSize]), kek)
+                derivedNow = true
+            }
+            do {
+                let vault = try VaultFormat.open(bytes, header: header, kek: kek, path: path)
+                logger.debug("vault: opened \(path) (\(vault.entries.count) values)")
+                return (bytes, vault)
+            } catch let e as VaultFormat.OpenError where e == .wrongPassphrase(path: path) {
+                cachedKEK = nil
+                cachedPassphrase = nil
+                let allowed = passphrases.unlockAttempts
+                guard derivedNow, attempt < allowed else { throw wrongPassphrase(e) }
+                passphrases.wrongPassphrase(path: path, attemptsLeft: allowed - attempt)
+            }
         }
-        do {
-            let vault = try VaultFormat.open(bytes, header: header, kek: kek, path: path)
-            logger.debug("vault: opened \(path) (\(vault.entries.count) values)")
-            return (bytes, vault)
-        } catch let e as VaultFormat.OpenError where e == .wrongPassphrase(path: path) {
-            cachedKEK = nil
-            cachedPassphrase = nil
-            throw e
-        }
+    }
+
+    /// A passphrase variable ending in a newline or a space (`echo` into a
+    /// file, a copy from a web page) is the usual cause: said with the error.
+    func wrongPassphrase(_ e: VaultFormat.OpenError) -> any Error {
+        guard let v = environment["CPRO_VAULT_PASSPHRASE"], let last = v.unicodeScalars.last,
+              CharacterSet.whitespacesAndNewlines.contains(last) else { return e }
+        return Failure.vaultLocked(
+            e.message(.en) + ". CPRO_VAULT_PASSPHRASE ends in a space or a line break, which is part of the passphrase: remove it if the passphrase has none (e.g. `printf %s` rather than `echo`)",
+            fr: e.message(.fr) + ". CPRO_VAULT_PASSPHRASE se termine par une espace ou un saut de ligne, qui fait partie de la phrase de passe : retirez-le si la phrase n'en a pas (par exemple `printf %s` plutôt que `echo`)")
     }
 
     func mutate(createIfAbsent: Bool, _ change: (inout [CredentialKey: StoredValue]) throws -> Void) throws {

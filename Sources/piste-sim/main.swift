@@ -8,8 +8,13 @@ struct PisteSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "piste-sim",
         abstract: "A local stand-in for PISTE's OAuth and the Chorus Pro endpoints that cpro uses, for offline tests.",
+        usage: "piste-sim [--port <port>] [--host <host>] [--config <config>] [--port-file <port-file>]",
         discussion: """
-            Serves POST /api/oauth/token and /cpro/... on 127.0.0.1. Behaviours (invalid client, \
+            Serves POST /api/oauth/token and /cpro/... on 127.0.0.1. At start-up it prints the test \
+            credentials it accepts (client ID 5e1f0c2a-6b3d-4c8e-9a7f-0d1e2f3a4b5c, client secret \
+            sim-client-secret-8c41, technical login TECH_1_00000000000000@cpro.fr, technical password \
+            sim-tech-password-Ü7, unless --config replaces them) and the two export lines that point \
+            cpro at it. Behaviours (invalid client, \
             403, technical account rejected, codeRetour errors, 5xx, 429, slow or malformed answers, \
             short-lived tokens) are switched at run time with POST /_sim/config; GET /_sim/stats \
             counts requests. See docs/piste-sim.md.
@@ -49,10 +54,45 @@ struct PisteSimCommand: AsyncParsableCommand {
         // are open.
         signal(SIGTERM) { _ in _exit(0) }
         signal(SIGINT) { _ in _exit(0) }
-        try await SimulatorServer(simulator: sim, host: host, port: port).run { bound in
-            if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
-            // Unbuffered, so a test reading the pipe sees the line at once.
-            FileHandle.standardOutput.write(Data("piste-sim listening on http://\(host):\(bound)\n".utf8))
+        let clients = await sim.clients.sorted { $0.key < $1.key }
+        let accounts = await sim.accounts.sorted { $0.key < $1.key }
+        do {
+            try await SimulatorServer(simulator: sim, host: host, port: port).run { bound in
+                if let portFile { try? "\(bound)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                // Unbuffered, so a test reading the pipe sees the lines at once.
+                FileHandle.standardOutput.write(Data(Self.banner(host: host, port: bound, clients: clients, accounts: accounts).utf8))
+            }
+        } catch where "\(error)".contains("Address already in use") || "\(error)".contains("errno: 98") {
+            FileHandle.standardError.write(Data("""
+                piste-sim: port \(port) on \(host) is already in use (another piste-sim?); choose another with --port N, or --port 0 for a free one
+
+                """.utf8))
+            throw ExitCode(1)
         }
+    }
+
+    /// What a first try needs: where it listens, the test credentials it
+    /// accepts (test values, never real ones) and the two variables that
+    /// point cpro at it.
+    static func banner(host: String, port: Int, clients: [(key: String, value: String)], accounts: [(key: String, value: String)]) -> String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        var out = "piste-sim listening on http://\(h):\(port)\n"
+        if let client = clients.first, let account = accounts.first {
+            out += """
+                Test credentials (for cpro creds set, or cpro onboard):
+                  client-id      \(client.key)
+                  client-secret  \(client.value)
+                  tech-login     \(account.key)
+                  tech-password  \(account.value)
+
+                """
+        }
+        out += """
+            Point cpro at it, in the shell where you run cpro:
+              export PISTE_OAUTH_URL=http://\(h):\(port)
+              export CPRO_API_URL=http://\(h):\(port)/cpro
+
+            """
+        return out
     }
 }

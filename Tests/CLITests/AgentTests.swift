@@ -83,7 +83,9 @@ import Glibc
         #expect(direct.stdout == "a-new-password-8\n", "\(direct.stderr)")
 
         let status = try await cli.run(["vault", "status"])
-        #expect(status.stdout.contains("agent: unlocked") && status.stdout.contains("state:    ready"))
+        // Keys are aligned: compare with single spaces.
+        let rows = status.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(rows.contains("agent: unlocked") && rows.contains("state: ready") && rows.contains("passphrase_source: agent"), "\(rows)")
 
         // Locked: reads fall back to the passphrase, and fail without one.
         let pid = try #require(try await agentPID(cli))

@@ -63,6 +63,11 @@ import Testing
             .expect("New vault passphrase"), .send("first passphrase"),
             .expect("Same passphrase again"), .send("second passphrase"),
             .expect("differ"),
+            .expect("New vault passphrase"), .send("first passphrase"),
+            .expect("Same passphrase again"), .send("second passphrase"),
+            .expect("New vault passphrase"), .send("first passphrase"),
+            .expect("Same passphrase again"), .send("second passphrase"),
+            .expect("after three tries"),
         ])
         #expect(r.status == 1)
         #expect(!FileManager.default.fileExists(atPath: cli.vaultPath))
@@ -73,6 +78,8 @@ import Testing
         try await cli.must(["vault", "init"])
         let r = try await cli.interactive(["creds", "set"], [
             .expect("Passphrase for"), .send("not the passphrase"),
+            .expect("try again (2 more)"), .send("still not it"),
+            .expect("try again (1 more)"), .send("nor this"),
             .expect("wrong passphrase"),
         ])
         #expect(r.status == 1)

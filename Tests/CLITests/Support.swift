@@ -129,6 +129,9 @@ extension Cli {
         case pause(Double)
         /// Notes whether echo is on now; printed as "[pty-driver] at prompt echo=…".
         case echoState
+        /// Posts a JSON object (as text) to a loopback URL: changes a
+        /// simulator's behaviour mid-run.
+        case post(String, json: String)
         var json: [String: Any] {
             switch self {
             case .expect(let s): ["expect": s]
@@ -137,6 +140,7 @@ extension Cli {
             case .signal(let name): ["signal": name]
             case .pause(let s): ["pause": s]
             case .echoState: ["echo_state": true]
+            case .post(let url, let body): ["post": url, "body": (try? JSONSerialization.jsonObject(with: Data(body.utf8))) ?? [:]]
             }
         }
     }

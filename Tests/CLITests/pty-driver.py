@@ -5,6 +5,8 @@ usage: pty-driver.py SCRIPT.json -- PROGRAM [ARG...]
 SCRIPT.json is a list of steps: {"expect": TEXT} waits for TEXT on the screen,
 {"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C,
 {"pause": SECONDS} waits (reading the screen), {"signal": NAME} sends that signal (e.g. TSTP, CONT) to the program,
+{"post": URL, "body": OBJECT} posts OBJECT as JSON to URL (a simulator's
+admin endpoint on loopback, to change its behaviour mid-run),
 {"echo_state": true} notes whether echo is on at that moment (a hidden prompt
 must have turned it off before its text appeared). The last line tells whether echo is on.
 Prints the whole transcript on stdout and exits with the program's status
@@ -60,6 +62,11 @@ for step in steps:
     elif "send" in step:
         time.sleep(0.05)
         os.write(fd, step["send"].encode() + b"\n")
+    elif "post" in step:
+        import urllib.request
+        request = urllib.request.Request(step["post"], data=json.dumps(step["body"]).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
     elif "echo_state" in step:
         marks.append(echo_state())
     elif "pause" in step:

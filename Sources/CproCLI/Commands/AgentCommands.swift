@@ -36,8 +36,22 @@ struct VaultUnlock: AsyncParsableCommand {
                 fr: "l'agent de session est désactivé (--no-agent, ou agent = false dans \(ctx.settings.paths.configFile))")
         }
         let store = ctx.fileStore(agent: false)
-        let key = try store.keyForAgent()
         let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
+        if let current = client.status(), current.unlocked, current.vault == store.path {
+            // Already open: say until when rather than ask the passphrase again.
+            if ctx.output.json {
+                ctx.output.json(VaultUnlockedJSON(unlocked: true, idleSeconds: Int(current.idleSeconds), agentPID: Int(current.pid), socket: client.socketPath))
+            }
+            if let left = current.remainingSeconds {
+                let until = (ctx.now + left).rfc3339
+                ctx.output.say("Already unlocked: the key is wiped at \(until) unless used before (after \(Self.text(current.idleSeconds)) without use), or by `cpro vault lock`.",
+                               "Déjà déverrouillé : la clé est effacée à \(until) sauf usage d'ici là (après \(Self.text(current.idleSeconds)) sans usage), ou par `cpro vault lock`.")
+            } else {
+                ctx.output.say("Already unlocked until logout (or `cpro vault lock`).", "Déjà déverrouillé jusqu'à la déconnexion (ou `cpro vault lock`).")
+            }
+            return
+        }
+        let key = try store.keyForAgent()
         if client.status() == nil { try AgentLauncher.start(ctx) }
         let status: AgentStatus
         do {

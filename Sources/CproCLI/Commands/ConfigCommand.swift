@@ -65,7 +65,7 @@ struct ConfigGet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Print one setting's value (exit 1 when it is not set).")
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "The setting's name.") var key: String
+    @Argument(help: "The setting's name.", completion: .list(ConfigKey.scoped + ConfigKey.global)) var key: String
 
     func run() async throws {
         let ctx = try Context(globals)
@@ -87,7 +87,7 @@ struct ConfigSet: AsyncParsableCommand {
         commandName: "set", abstract: "Set one setting; the value is checked first, and nothing is written if it is refused.")
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "The setting's name.") var key: String
+    @Argument(help: "The setting's name.", completion: .list(ConfigKey.scoped + ConfigKey.global)) var key: String
     @Argument(help: "Its value (never a secret: settings are not secret).") var value: String
 
     func run() async throws {
@@ -105,7 +105,7 @@ struct ConfigUnset: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unset", abstract: "Remove one setting (its default applies again).")
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "The setting's name.") var key: String
+    @Argument(help: "The setting's name.", completion: .list(ConfigKey.scoped + ConfigKey.global)) var key: String
 
     func run() async throws {
         let ctx = try Context(globals)

@@ -10,7 +10,8 @@ struct CredsGet: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Argument(help: "client-id, client-secret, tech-login, tech-password or cpro-account.")
+    @Argument(help: "client-id, client-secret, tech-login, tech-password or cpro-account.",
+              completion: .list(Field.all.map(\.name)))
     var field: String
 
     func run() async throws {

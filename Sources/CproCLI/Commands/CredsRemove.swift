@@ -9,7 +9,8 @@ struct CredsRemove: AsyncParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Argument(help: "client-id, client-secret, tech-login, tech-password (default: all four).")
+    @Argument(help: "client-id, client-secret, tech-login, tech-password (default: all four).",
+              completion: .list(StoredField.allCases.map(\.rawValue)))
     var fields: [String] = []
 
     func run() async throws {

@@ -23,7 +23,7 @@ struct CredsRotate: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the new value from standard input.")
     var stdin = false
 
-    @Argument(help: "client-secret or tech-password.")
+    @Argument(help: "client-secret or tech-password.", completion: .list(["client-secret", "tech-password"]))
     var field: String
 
     func run() async throws {

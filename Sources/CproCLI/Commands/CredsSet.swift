@@ -18,7 +18,8 @@ struct CredsSet: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the value of the one FIELD named from standard input.")
     var stdin = false
 
-    @Argument(help: "client-id, client-secret, tech-login, tech-password (default: all four).")
+    @Argument(help: "client-id, client-secret, tech-login, tech-password (default: all four).",
+              completion: .list(StoredField.allCases.map(\.rawValue)))
     var fields: [String] = []
 
     func run() async throws {
@@ -119,7 +120,7 @@ struct NotSet: CproError {
     var diagnosis: Diagnosis? { .credentialsMissing }
     func message(_ lang: Language) -> String {
         lang.pick(
-            "\(field) is not set for \(selection) in the \(backend.rawValue) backend: run `cpro creds set \(field)`",
-            "\(field) n'est pas enregistré pour \(selection) dans le backend \(backend.rawValue) : lancez `cpro creds set \(field)`")
+            "\(field) is not set for \(selection) in the \(backend.rawValue) backend: run `cpro creds set \(field) \(selection.options)`",
+            "\(field) n'est pas enregistré pour \(selection) dans le backend \(backend.rawValue) : lancez `cpro creds set \(field) \(selection.options)`")
     }
 }

@@ -37,18 +37,25 @@ func runCheck(_ ctx: Context, _ store: CredentialStore, _ selection: Selection, 
 /// Prints a report for people, on stdout (data) and the fix on stderr.
 func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
     let label = r.status.rawValue.uppercased()
-    ctx.output.data("\(label) \(r.profile) / \(r.environment.rawValue): \(r.diagnosis.rawValue): \(r.message(ctx.lang)) (\(r.durationMs) ms)\n")
+    let selection = Selection(r.profile, r.environment)
+    // "OK default / sandbox: ok: …" said ok twice; a code is worth showing only when something is wrong.
+    let code = r.diagnosis == .ok ? "" : "\(r.diagnosis.rawValue): "
+    ctx.output.data("\(label) \(selection): \(code)\(r.message(ctx.lang)) (\(r.durationMs) ms)\n")
+    if let e = try? ctx.settings.endpoints(r.profile, r.environment), !e.arePISTEDefaults(r.environment) {
+        ctx.output.data("  " + ctx.lang.pick("endpoints: ", "points d'accès : ") + e.tokenEndpointNote(ctx.lang) + "; " + e.apiEndpointNote(ctx.lang) + "\n")
+    }
     if steps {
         for s in r.steps {
-            let mark = switch s.status { case .ok: "✓"; case .failed: "✗"; case .skipped: "·"; case .manual: "?" }
+            let marks = Marks(ctx.environment)
+            let mark = switch s.status { case .ok: marks.ok; case .failed: marks.failed; case .skipped: "-"; case .manual: "?" }
             ctx.output.data("  \(mark) \(s.id.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(s.id.title(ctx.lang))\n")
             if !s.hint.isEmpty && s.status != .ok { ctx.output.data("      \(s.hint(ctx.lang))\n") }
         }
     } else if let step = r.stepToFix {
-        ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
+        ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, selection, ctx.lang) + "\n")
     }
     if steps, r.failedStep == nil, let step = r.stepToFix {
-        ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, r.environment, ctx.lang) + "\n")
+        ctx.output.data("  " + ctx.lang.pick("fix (\(step.rawValue)): ", "à corriger (\(step.rawValue)) : ") + Advice.fix(r.diagnosis, selection, ctx.lang) + "\n")
     }
     for s in r.structures ?? [] {
         ctx.output.data("  \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n")

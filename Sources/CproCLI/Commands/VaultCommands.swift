@@ -77,6 +77,8 @@ struct VaultStatus: AsyncParsableCommand {
                     status.details["agent_idle"] = agent.idleSeconds == 0 ? "until logout" : VaultUnlock.text(agent.idleSeconds)
                     if let r = agent.remainingSeconds { status.details["agent_expires"] = Self.isoTime(ctx.now + r) }
                     if status.state == .locked { status.state = .ready }
+                    // The explicit passphrase wins over the agent (Backends.agent).
+                    if source != "CPRO_VAULT_PASSPHRASE" { status.details["passphrase_source"] = "agent" }
                 }
             } else {
                 status.details["agent"] = "not running"
@@ -88,14 +90,24 @@ struct VaultStatus: AsyncParsableCommand {
                 details: status.details, config: ctx.settings.paths.configFile, message: status.message(ctx.lang)))
             return
         }
-        ctx.output.data("backend:  \(status.backend.rawValue)\n")
-        ctx.output.data("location: \(status.location)\n")
-        ctx.output.data("state:    \(Self.describe(status.state, ctx.lang))\n")
-        for key in status.details.keys.sorted() {
-            ctx.output.data("\(key): \(status.details[key]!)\n")
+        // Keys as in --json, aligned; the values in the reader's language.
+        var rows: [(String, String)] = [("backend", status.backend.rawValue), ("location", status.location),
+                                        ("state", Self.describe(status.state, ctx.lang))]
+        rows += status.details.keys.sorted().map { ($0, Self.word(status.details[$0]!, ctx.lang)) }
+        rows.append(("config", ctx.settings.paths.configFile))
+        let width = rows.map(\.0.count).max() ?? 0
+        for (key, value) in rows {
+            ctx.output.data(key + ":" + String(repeating: " ", count: width - key.count + 1) + value + "\n")
         }
         if let m = status.message(ctx.lang) { ctx.output.data("\(m)\n") }
-        ctx.output.data("config:   \(ctx.settings.paths.configFile)\n")
+    }
+
+    /// The words among the details' values, in French for a French reader.
+    static func word(_ value: String, _ lang: Language) -> String {
+        guard lang == .fr else { return value }
+        let french = ["not running": "arrêté", "unlocked": "déverrouillé", "locked": "verrouillé", "off": "désactivé",
+                      "until logout": "jusqu'à la déconnexion", "prompt": "saisie au terminal", "none": "aucune", "agent": "agent"]
+        return french[value] ?? value
     }
 
     static func isoTime(_ t: Int64) -> String {
