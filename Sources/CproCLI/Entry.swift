@@ -1,6 +1,10 @@
 import ArgumentParser
 import CproCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 #if canImport(Glibc)
@@ -95,7 +99,7 @@ enum SecretArguments {
             if arg == "--" { break }
             guard arg.hasPrefix("--") else { continue }
             let name = arg.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            if secretOptions.contains(name.lowercased().replacingOccurrences(of: "_", with: "-")) {
+            if secretOptions.contains(name.lowercased().replacing("_", with: "-")) {
                 return Failure(
                     "cpro takes no secret or credential as an option (--\(name)), since other users can read a command line: "
                         + "run `cpro creds set FIELD` to be prompted, or pipe the value into `cpro creds set --stdin FIELD`",
@@ -144,7 +148,7 @@ enum SecretArguments {
         func isWordCharacter(_ c: Character?) -> Bool { c.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } ?? false }
         var out = ""
         var rest = Substring(text)
-        while let range = rest.range(of: word) {
+        while let range = rest.firstRange(of: word) {
             let before = range.lowerBound == rest.startIndex ? out.last : rest[rest.index(before: range.lowerBound)]
             let after = range.upperBound == rest.endIndex ? nil : rest[range.upperBound]
             out += rest[..<range.lowerBound]

@@ -1,5 +1,9 @@
 import CproCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -65,7 +69,7 @@ package struct Marks: Sendable {
     package init(_ environment: [String: String]) {
         // The first of LC_ALL, LC_CTYPE, LANG that is set decides, as setlocale does.
         let locale = ["LC_ALL", "LC_CTYPE", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
-        let utf8 = locale.lowercased().replacingOccurrences(of: "-", with: "").contains("utf8")
+        let utf8 = locale.lowercased().replacing("-", with: "").contains("utf8")
         (ok, failed) = utf8 ? ("✓", "✗") : ("+", "x")
     }
 }

@@ -135,7 +135,7 @@ package enum Field: Hashable, Sendable {
 /// edits for words of five letters or more, one for shorter ones).
 package enum Suggestion {
     package static func closest(to typed: String, among words: [String]) -> String? {
-        let t = typed.lowercased().replacingOccurrences(of: "_", with: "-")
+        let t = typed.lowercased().replacing("_", with: "-")
         guard !t.isEmpty, t.count <= 40, !words.contains(typed) else { return nil }
         var best: (word: String, distance: Int)?
         for w in words {

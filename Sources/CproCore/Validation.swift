@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Checks a value on its way into a store. Refusals throw; oddities that PISTE
 /// might still accept come back as warnings. No message ever contains the value.
@@ -123,7 +127,7 @@ package enum DateText {
     /// `YYYY-MM-DD`, optionally followed by `THH:MM[:SS][.fff]` and `Z`,
     /// `+HHMM` or `+HH:MM` (Chorus Pro writes `+0000`); seconds since 1970.
     package static func parse(_ text: String) -> Int64? {
-        let chars = Array(text.trimmingCharacters(in: .whitespaces))
+        let chars = Array(text.trimmed())
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= chars.count else { return nil }
             let slice = chars[from..<from + count]

@@ -1,6 +1,10 @@
 import AsyncHTTPClient
 import CproCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -192,7 +196,7 @@ package struct AHCTransport: HTTPTransport {
 
     static func proxy(for host: String, environment env: [String: String]) -> (host: String, port: Int)? {
         let noProxy = (env["no_proxy"] ?? env["NO_PROXY"] ?? "").split(separator: ",").map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
+            $0.trimmed().lowercased()
         }
         let h = host.lowercased()
         if WebURL.isLoopback(h) { return nil }

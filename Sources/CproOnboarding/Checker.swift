@@ -2,7 +2,11 @@ import CproCore
 import CproHTTP
 import CproPiste
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 package enum HealthStatus: String, Sendable, Comparable {

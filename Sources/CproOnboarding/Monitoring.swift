@@ -1,6 +1,10 @@
 import CproCore
 import CproHTTP
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `cpro health --format nagios|prometheus`: the same reports in the shapes
 /// monitoring systems read without glue. Pure functions of the reports: the
@@ -25,7 +29,7 @@ package enum Monitoring {
         var perf: [String] = []
         for r in reports {
             let prefix = reports.count == 1 ? "" : "\(r.profile.value)/\(r.environment.rawValue) "
-            perf.append(perfDatum(prefix + "time", String(format: "%.3f", Double(r.durationMs) / 1000) + "s", min: "0"))
+            perf.append(perfDatum(prefix + "time", fixed(Double(r.durationMs) / 1000, places: 3) + "s", min: "0"))
             if let expiry = r.passwordExpiresAt {
                 let days = Int((Double(expiry - now) / 86_400).rounded(.down))
                 perf.append(perfDatum(prefix + "tech_password_days", "\(days)", warn: "\(thresholds.warningDays):",
@@ -63,13 +67,13 @@ package enum Monitoring {
 
     /// One line, without the `|` that starts perfdata.
     static func pluginText(_ s: String) -> String {
-        ServerText.oneLine(s, limit: 400).replacingOccurrences(of: "|", with: "/")
+        ServerText.oneLine(s, limit: 400).replacing("|", with: "/")
     }
 
     /// `'label'=value;warn;crit;min;max`, quotes doubled inside the label.
     static func perfDatum(_ label: String, _ value: String, warn: String = "", crit: String = "", min: String = "") -> String {
         let quoted = label.contains(where: { $0 == " " || $0 == "=" || $0 == "'" })
-            ? "'" + label.replacingOccurrences(of: "'", with: "''") + "'" : label
+            ? "'" + label.replacing("'", with: "''") + "'" : label
         var fields = [value, warn, crit, min]
         while fields.count > 1 && fields.last == "" { fields.removeLast() }
         return quoted + "=" + fields.joined(separator: ";")
@@ -98,7 +102,7 @@ package enum Monitoring {
         for r in reports {
             add(0, r, "\(r.status.exitCode)")
             add(1, r, "1", [("diagnosis", r.diagnosis.rawValue)])
-            add(2, r, String(format: "%.3f", Double(r.durationMs) / 1000))
+            add(2, r, fixed(Double(r.durationMs) / 1000, places: 3))
             add(3, r, "\(now)")
             if let p = r.passwordExpiresAt { add(4, r, "\(p)", [("source", r.passwordExpirySource ?? "estimated")]) }
             if let t = r.tokenExpiresAt { add(5, r, "\(t)") }
@@ -117,7 +121,7 @@ package enum Monitoring {
 
     /// Backslash, double quote and line feed escaped, as the format requires.
     static func labelValue(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+            .replacing("\n", with: "\\n")
     }
 }

@@ -1,6 +1,10 @@
 import CproCore
 import CproHTTP
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// An answer from the Chorus Pro API with its `codeRetour` envelope read;
@@ -120,7 +124,7 @@ package struct ChorusClient: Sendable {
     /// One auth-param of a challenge (RFC 9110: name=token or name="quoted").
     static func parameter(_ name: String, in header: String) -> String? {
         var rest = Substring(header)
-        while let range = rest.range(of: name, options: .caseInsensitive) {
+        while let range = rest.asciiCaseInsensitiveRange(of: name) {
             let before = rest[..<range.lowerBound].last
             var after = rest[range.upperBound...].drop { $0 == " " }
             rest = rest[range.upperBound...]

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON scalar as Chorus Pro sends it: the same field is a number in one
 /// answer and a string in another (codeRetour, idStructure, pages), so the
@@ -24,7 +28,7 @@ public enum JSONScalar: Decodable, Sendable, Equatable {
         switch self {
         case .integer(let i): i
         case .number(let d): d.rounded() == d && abs(d) < 1e15 ? Int(d) : nil
-        case .string(let s): Int(s.trimmingCharacters(in: .whitespaces))
+        case .string(let s): Int(s.trimmed())
         default: nil
         }
     }

@@ -1,6 +1,10 @@
 import CproCore
 import CproHTTP
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Bounded retries with exponential backoff and full jitter. A Retry-After
 /// within the cap is honoured.
@@ -20,10 +24,10 @@ package struct RetryPolicy: Sendable {
     }
 
     package func delay(afterAttempt n: Int, retryAfter: String?) -> Double? {
-        if let ra = retryAfter?.trimmingCharacters(in: .whitespaces), let seconds = Double(ra) {
+        if let ra = retryAfter?.trimmed(), let seconds = Double(ra) {
             return seconds <= maxRetryAfter ? max(0, seconds) : nil
         }
-        let ceiling = min(maxDelay, baseDelay * pow(2, Double(n - 1)))
+        let ceiling = min(maxDelay, baseDelay * Double(sign: .plus, exponent: max(0, n - 1), significand: 1))
         return Double.random(in: 0...ceiling)
     }
 
@@ -70,7 +74,7 @@ func sendWithRetries(
             guard repeatability.mayRetry(status: response.status, retryAfter: retryAfter), attempt < policy.attempts,
                   let wait = policy.delay(afterAttempt: attempt, retryAfter: retryAfter), fits(wait)
             else { return (response, attempt) }
-            log("HTTP \(response.status) from \(request.url); retrying in \(String(format: "%.2f", wait)) s")
+            log("HTTP \(response.status) from \(request.url); retrying in \(fixed(wait, places: 2)) s")
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
         } catch let e as TransportError {
             guard repeatability.mayRetry(e), attempt < policy.attempts,
@@ -78,7 +82,7 @@ func sendWithRetries(
             else {
                 throw Failure.unreachable(e, attempts: attempt, uncertainWrite: repeatability == .atMostOnce, endpoint: endpoint)
             }
-            log("\(e.kind.rawValue) error for \(e.host); retrying in \(String(format: "%.2f", wait)) s")
+            log("\(e.kind.rawValue) error for \(e.host); retrying in \(fixed(wait, places: 2)) s")
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
         }
     }

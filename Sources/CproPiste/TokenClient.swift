@@ -1,6 +1,10 @@
 import CproCore
 import CproHTTP
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// An access token as received. `expiresAt` is the local clock at receipt plus

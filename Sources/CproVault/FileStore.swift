@@ -1,5 +1,9 @@
 import CproCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 import Logging
 
@@ -32,7 +36,7 @@ package final class FileStore: CredentialStore, Sendable {
     /// (`--no-agent`, `agent = false`, CPRO_VAULT_PASSPHRASE set).
     let agent: AgentClient?
     /// Taken by every package entry point: one operation at a time per store.
-    private let serial = NSRecursiveLock()
+    private let serial = RecursiveLock()
 
     /// What one command learns as it goes. `serial` makes each operation see
     /// it consistently; the Mutex makes each access safe on its own, so the
@@ -338,7 +342,7 @@ package final class FileStore: CredentialStore, Sendable {
     /// file, a copy from a web page) is the usual cause: said with the error.
     func wrongPassphrase(_ e: VaultFormat.OpenError) -> any Error {
         guard let v = environment["CPRO_VAULT_PASSPHRASE"], let last = v.unicodeScalars.last,
-              CharacterSet.whitespacesAndNewlines.contains(last) else { return e }
+              (last == " " || last == "\t" || last.properties.isWhitespace) else { return e }
         return Failure.vaultLocked(
             e.message(.en) + ". CPRO_VAULT_PASSPHRASE ends in a space or a line break, which is part of the passphrase: remove it if the passphrase has none (e.g. `printf %s` rather than `echo`)",
             fr: e.message(.fr) + ". CPRO_VAULT_PASSPHRASE se termine par une espace ou un saut de ligne, qui fait partie de la phrase de passe : retirez-le si la phrase n'en a pas (par exemple `printf %s` plutôt que `echo`)")

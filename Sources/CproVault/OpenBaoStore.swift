@@ -1,6 +1,10 @@
 import CproCore
 import CproHTTP
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// OpenBao (or HashiCorp Vault) KV version 2, for teams and CI fleets. One
@@ -67,7 +71,7 @@ package struct OpenBaoStore: CredentialStore {
         if let home = environment["HOME"], !home.isEmpty {
             let path = home + "/.vault-token"
             if let bytes = try? SecureFiles.read(path, limit: 4096), var text = String(validating: bytes, as: UTF8.self) {
-                text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                text = text.trimmed(newlines: true)
                 if !text.isEmpty { return try checked(text, source: path) }
             }
         }
@@ -119,7 +123,7 @@ package struct OpenBaoStore: CredentialStore {
         }
         var raw = response.body
         defer { Sodium.memzero(&raw) }
-        let json = raw.isEmpty ? nil : (try? JSONSerialization.jsonObject(with: Data(raw))) as? [String: Any]
+        let json = raw.isEmpty ? nil : JSONValue.parse(raw)?.anyValue as? [String: Any]
         if !raw.isEmpty && json == nil {
             throw Failure(
                 "OpenBao at \(base) answered \(method) \(path) with HTTP \(response.status) and a body that is not JSON; is BAO_ADDR an OpenBao server?",

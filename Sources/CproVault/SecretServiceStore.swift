@@ -1,7 +1,12 @@
 #if canImport(CLibSecret)
 import CLibSecret
 import CproCore
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// The desktop Secret Service (GNOME Keyring, KWallet's bridge) through
@@ -389,11 +394,12 @@ package final class SecretServiceStore: CredentialStore, Sendable {
         box.body = body
         box.cancellable = cancellable
         let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
+        if let error = Blocking.detach({
             do { box.result = .success(try box.body!(box.cancellable)) } catch { box.result = .failure(error) }
             done.signal()
+        }) {
+            throw error
         }
-        thread.start()
         if done.wait(timeout: .now() + seconds) == .timedOut {
             g_cancellable_cancel(cancellable)
             _ = done.wait(timeout: .now() + 2)
@@ -407,7 +413,7 @@ package final class SecretServiceStore: CredentialStore, Sendable {
     /// Hands the call and its outcome across the worker thread. Unchecked
     /// because the call captures GLib pointers, which are not Sendable; what
     /// makes it safe: the caller writes `body` and `cancellable` before
-    /// `Thread.start` (which orders them for the thread), the thread writes
+    /// starting the thread (pthread_create orders them for it), the thread writes
     /// `result` before `signal`, and the caller reads it only after a `wait`
     /// that did not time out. After a timeout nothing reads the box again.
     final class ResultBox<T>: @unchecked Sendable {

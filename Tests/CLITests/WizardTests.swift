@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The wizard as a new user meets it, through a pseudo-terminal: it says
@@ -175,6 +176,87 @@ import Testing
         ])
         #expect(r.status == 1, "\(r.stdout)")
         #expect(!r.stdout.contains("is ready"))
+    }
+}
+
+/// Smaller things a first day trips on.
+@Suite(.timeLimit(.minutes(10))) struct FirstDayPolishTests {
+    /// ✓ and ✗ only under a UTF-8 locale; ASCII under any other.
+    @Test func marksAreASCIIUnderANonUTF8Locale() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        let ascii = try await cli.run(["onboard", "--check"], env: ["LANG": "C"])
+        #expect(ascii.status == 0, "\(ascii.stderr)")
+        #expect(ascii.stdout.contains("+ piste-account") && !ascii.stdout.contains("✓"), "\(ascii.stdout)")
+        let utf8 = try await cli.run(["onboard", "--check"])
+        #expect(utf8.stdout.contains("✓ piste-account"), "\(utf8.stdout)")
+        #expect(utf8.stdout.hasPrefix("OK default / sandbox: both authentications work"), "no 'ok: ok': \(utf8.stdout)")
+    }
+
+    /// French prompts with French typography (a space before the colon).
+    @Test func frenchPromptsUseFrenchTypography() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.must(["vault", "init"])
+        let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
+            .expect("Phrase de passe de"), .send(Cli.passphrase),
+            .expect("identifiant client PISTE (client ID) : "), .send(Cli.simClientID),
+            .expect("secret client PISTE (client secret) : "), .send("faux"),
+            .expect("[r]éessayer"), .send("q"),
+        ], env: ["LANG": "fr_FR.UTF-8"])
+        #expect(r.status == 1, "\(r.stdout)")
+        #expect(r.stdout.contains("Relancez `cpro onboard` pour reprendre"))
+    }
+
+    @Test func vaultStatusIsAlignedAndInOneLanguage() async throws {
+        let cli = Cli()
+        try await cli.must(["vault", "init"])
+        let fr = try await cli.run(["vault", "status"], env: ["LANG": "fr_FR.UTF-8"])
+        let lines = fr.stdout.split(separator: "\n").map(String.init)
+        let columns = Set(lines.compactMap { line -> Int? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return line[line.index(after: colon)...].prefix { $0 == " " }.count + line.distance(from: line.startIndex, to: colon)
+        })
+        #expect(columns.count == 1, "values start in one column: \(fr.stdout)")
+        #expect(fr.stdout.contains("verrouillé") && fr.stdout.contains("arrêté") && !fr.stdout.contains("not running"), "\(fr.stdout)")
+    }
+
+    @Test func completionsKnowFieldsEnvironmentsAndSettings() async throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let r = try await Cli().run(["--generate-completion-script", shell])
+            for word in ["client-secret", "cpro-account", "production", "secret-service", "tech_password_rotation_days"] {
+                #expect(r.stdout.contains(word), "\(shell) completes \(word)")
+            }
+        }
+    }
+
+    /// piste-sim's first lines: where it listens, its test credentials, the
+    /// two exports; a busy port is said in words.
+    @Test func pisteSimTellsAFirstTryWhatItNeeds() async throws {
+        let sim = try await SimProcess()
+        let busy = try await spawnAndWait([SimProcess.binary, "--port", String(sim.port)], env: ["PATH": "/usr/bin:/bin"])
+        #expect(busy.status == 1)
+        #expect(busy.output.contains("port \(sim.port) on 127.0.0.1 is already in use") && busy.output.contains("--port 0"), "\(busy.output)")
+        #expect(!busy.output.contains("errno"), "\(busy.output)")
+        let dir = NSTemporaryDirectory() + "sim-banner-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        let child = try Child([SimProcess.binary, "--port", "0", "--port-file", dir + "/port"], environment: ["PATH": "/usr/bin:/bin"], stdout: dir + "/out")
+        defer { child.terminate() }
+        // The banner is written once listening; the port file at the same moment.
+        var banner = ""
+        for _ in 0..<400 where !banner.contains("export CPRO_API_URL") {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            banner = (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? ""
+        }
+        let port = try String(contentsOfFile: dir + "/port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for line in ["piste-sim listening on http://127.0.0.1:\(port)", "Test credentials", "client-secret  sim-client-secret-8c41",
+                     "tech-password  sim-tech-password-Ü7", "export PISTE_OAUTH_URL=http://127.0.0.1:\(port)\n",
+                     "export CPRO_API_URL=http://127.0.0.1:\(port)/cpro\n"] {
+            #expect(banner.contains(line), "\(banner)")
+        }
     }
 }
 

@@ -1,6 +1,10 @@
 import ArgumentParser
 import CproCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `cpro config`: the non-secret settings, so nobody has to hand-edit TOML.
 struct ConfigCommand: AsyncParsableCommand {
@@ -138,7 +142,7 @@ struct ConfigList: AsyncParsableCommand {
             return
         }
         for (key, value, scope) in rows {
-            ctx.output.data("\(key.padding(toLength: 28, withPad: " ", startingAt: 0)) \(value.map(ConfigKey.text) ?? "-")  (\(scope))\n")
+            ctx.output.data("\(key.padded(to: 28)) \(value.map(ConfigKey.text) ?? "-")  (\(scope))\n")
         }
         ctx.output.say("effective endpoints: \(endpoints.oauthURL), \(endpoints.apiURL)", "points d'accès effectifs : \(endpoints.oauthURL), \(endpoints.apiURL)")
     }

@@ -2,7 +2,11 @@ import ArgumentParser
 import CproCore
 import CproHTTP
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 struct CredsImport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,9 +37,7 @@ struct CredsImport: AsyncParsableCommand {
     func run() async throws {
         let ctx = try Context(globals)
         let text = try StandardInput.readText(limit: 1 << 20)
-        guard let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
+        guard let object = JSONValue.parse(Array(text.utf8))?.object else {
             throw Failure("standard input is not a JSON object", fr: "l'entrée standard n'est pas un objet JSON")
         }
         var strings: [String: String] = [:]
@@ -46,7 +48,7 @@ struct CredsImport: AsyncParsableCommand {
                     "unknown key \(key) in the import; keys are \(known)",
                     fr: "clé inconnue \(key) dans l'import ; les clés sont \(known)")
             }
-            guard let s = value as? String else {
+            guard case .string(let s) = value else {
                 throw Failure("\(key) must be a string", fr: "\(key) doit être une chaîne")
             }
             strings[key] = s

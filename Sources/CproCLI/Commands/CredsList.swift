@@ -53,7 +53,7 @@ struct CredsList: AsyncParsableCommand {
         let widths = (0..<header.count).map { c in table.map { $0[c].count }.max()! }
         for row in table {
             ctx.output.data(row.enumerated().map { c, cell in
-                c == row.count - 1 ? cell : cell.padding(toLength: widths[c] + 2, withPad: " ", startingAt: 0)
+                c == row.count - 1 ? cell : cell.padded(to: widths[c] + 2)
             }.joined() + "\n")
         }
     }

@@ -2,7 +2,11 @@ import ArgumentParser
 import CproCore
 import CproPiste
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The 424-day chore made safe: the new value is tried against PISTE with the
 /// other stored fields first, and replaces the stored one only if it works.

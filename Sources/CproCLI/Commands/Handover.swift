@@ -2,7 +2,11 @@ import ArgumentParser
 import CproCore
 import CproPiste
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -62,7 +66,7 @@ enum HandedVariables {
     /// `--only a,b,...`: contract names or their short forms (`token`, `cpro-account`, ...).
     static func parseOnly(_ text: String) throws -> Set<String> {
         var out = Set<String>()
-        for raw in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
+        for raw in text.split(separator: ",").map({ $0.trimmed() }) where !raw.isEmpty {
             if let names = shortNames[raw.lowercased()] {
                 out.formUnion(names)
             } else if allNames.contains(raw) {
@@ -294,7 +298,7 @@ struct Api: AsyncParsableCommand {
         } else {
             body = Array(data.utf8)
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(body))) is [String: Any] else {
+        guard JSONValue.parse(body)?.object != nil else {
             throw Failure("the request body is not a JSON object", fr: "le corps de la requête n'est pas un objet JSON")
         }
         let store = try ctx.store()

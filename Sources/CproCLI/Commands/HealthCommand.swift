@@ -4,7 +4,11 @@ import CproHTTP
 import CproOnboarding
 import CproPiste
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs the checks for one selection, on credentials already read.
 func runCheck(_ ctx: Context, _ store: CredentialStore, _ selection: Selection, onboarding: Bool,
@@ -48,7 +52,7 @@ func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
         for s in r.steps {
             let marks = Marks(ctx.environment)
             let mark = switch s.status { case .ok: marks.ok; case .failed: marks.failed; case .skipped: "-"; case .manual: "?" }
-            ctx.output.data("  \(mark) \(s.id.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(s.id.title(ctx.lang))\n")
+            ctx.output.data("  \(mark) \(s.id.rawValue.padded(to: 18)) \(s.id.title(ctx.lang))\n")
             if !s.hint.isEmpty && s.status != .ok { ctx.output.data("      \(s.hint(ctx.lang))\n") }
         }
     } else if let step = r.stepToFix {

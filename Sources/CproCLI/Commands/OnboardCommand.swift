@@ -4,7 +4,11 @@ import CproHTTP
 import CproOnboarding
 import CproPiste
 import CproVault
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 struct Onboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -115,7 +119,7 @@ struct Wizard {
         let options = all.filter { canEdit || $0.0 != .edit }
         let question = options.map { lang.pick($0.3, $0.4) }.joined(separator: ", ") + lang.pick(": ", " : ")
         for _ in 0..<3 {
-            let a = try tty.prompt(question, echo: true).unprotectedString.lowercased().trimmingCharacters(in: .whitespaces)
+            let a = try tty.prompt(question, echo: true).unprotectedString.lowercased().trimmed()
             if a.isEmpty { return options[0].0 }
             if let o = options.first(where: { a == lang.pick($0.1, $0.2) }) { return o.0 }
         }
@@ -283,7 +287,7 @@ struct Wizard {
             let answer = try tty.prompt(lang.pick(
                 "   When was this technical password set on Chorus Pro? (YYYY-MM-DD; Enter for today): ",
                 "   Quand ce mot de passe technique a-t-il été défini sur Chorus Pro ? (AAAA-MM-JJ ; Entrée pour aujourd'hui) : "), echo: true)
-                .unprotectedString.trimmingCharacters(in: .whitespaces)
+                .unprotectedString.trimmed()
             let when: Int64
             if answer.isEmpty {
                 when = ctx.now
