@@ -51,7 +51,7 @@ package struct Context: Sendable {
         let lang: Language
         if let l = options.lang {
             guard let parsed = Language(rawValue: l.lowercased()) else {
-                throw Failure("--lang takes 'en' or 'fr'", fr: "--lang prend « en » ou « fr »")
+                throw Failure("--lang takes 'en' or 'fr'", fr: "--lang prend « en » ou « fr »").usage
             }
             lang = parsed
         } else {
@@ -193,7 +193,15 @@ package struct CLIPassphrases: PassphraseSource {
         case .unlock, .create: variable = "CPRO_VAULT_PASSPHRASE"
         case .change: variable = "CPRO_VAULT_NEW_PASSPHRASE"
         }
-        if let v = environment[variable], !v.isEmpty { return SecretBytes(utf8: v) }
+        if let v = environment[variable], !v.isEmpty {
+            if case .unlock = purpose {} else if let last = v.unicodeScalars.last, last == " " || last.properties.isWhitespace {
+                // Typed at a terminal later, the passphrase would have no such ending.
+                Output(lang: lang, json: false).warn(Failure(
+                    "\(variable) ends in a space or a line break, which becomes part of the new passphrase (`printf %s`, not `echo`, writes it without)",
+                    fr: "\(variable) se termine par une espace ou un saut de ligne, qui fera partie de la nouvelle phrase de passe (`printf %s`, et non `echo`, l'écrit sans)"))
+            }
+            return SecretBytes(utf8: v)
+        }
         guard let tty = Terminal.open() else {
             throw Failure.vaultLocked(
                 "the file vault needs its passphrase and no terminal is attached: set \(variable) for non-interactive use\(unlockHint(purpose))",

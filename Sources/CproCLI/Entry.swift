@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCproSys
 import CproCore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -15,6 +16,12 @@ import Glibc
 /// user's language and an exit status. No error text ever repeats an argument
 /// that could be a secret.
 package enum CproMain {
+    /// Called first by main.swift, before cpro opens anything: the
+    /// descriptors the process was given are recorded.
+    package static func prepare(_ argv: [String] = CommandLine.arguments) {
+        InheritedDescriptors.record()
+    }
+
     /// The warm answers that need no task, no thread and no parser; nil
     /// when the full path (`run`) must answer. main.swift calls it first,
     /// before anything suspends.

@@ -35,4 +35,8 @@ enum Hardening {
     static func restoreForChild() {
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &originalCoreLimit)
     }
+
+    /// The user's own limit, for a child started while cpro runs on (`exec
+    /// --mask`): set in the child alone, cpro keeps 0.
+    static var userCoreLimit: rlimit { originalCoreLimit }
 }

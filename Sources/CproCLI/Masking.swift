@@ -59,14 +59,11 @@ enum MaskedRun {
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             throw Failure("cannot create a pipe: \(String(cString: strerror(errno)))", fr: "impossible de créer un tube : \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+        // The pipes are cpro's: close-on-exec, so the program keeps only the
+        // copies on its standard output and error.
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var pid: pid_t = 0
-        let rc = spawn(&pid, path, &actions, argv: argv, envp: envp)
+        let rc = spawnWithUserCoreLimit(&pid, path, argv: argv, envp: envp, stdout: outPipe[1], stderr: errPipe[1])
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {
@@ -109,11 +106,10 @@ enum MaskedRun {
     struct SpawnFailure: Error { let code: Int32 }
 }
 
-/// posix_spawn with the child's signals as a fresh program expects them: none
-/// blocked, default handlers (this thread blocks most signals, and a spawned
-/// program inherits that). The copies of the environment are wiped, since it
-/// may hold secrets.
-func spawn(_ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file_actions_t, argv: [String], envp: [String]) -> Int32 {
+/// argv and envp as C arrays for the time of `body`; the copies of the
+/// environment are wiped after, since it may hold secrets.
+func withCArrays<T>(_ argv: [String], _ envp: [String],
+                    _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>, UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T) -> T {
     let cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
     let cenvp: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
     defer {
@@ -123,6 +119,13 @@ func spawn(_ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file
             free(p)
         }
     }
+    return cargv.withUnsafeBufferPointer { a in cenvp.withUnsafeBufferPointer { e in body(a.baseAddress!, e.baseAddress!) } }
+}
+
+/// posix_spawn with the child's signals as a fresh program expects them: none
+/// blocked, default handlers (this thread blocks most signals, and a spawned
+/// program inherits that).
+func spawn(_ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file_actions_t, argv: [String], envp: [String]) -> Int32 {
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -132,5 +135,98 @@ func spawn(_ pid: inout pid_t, _ path: String, _ actions: inout posix_spawn_file
     posix_spawnattr_setsigmask(&attr, &none)
     posix_spawnattr_setsigdefault(&attr, &all)
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    return posix_spawn(&pid, path, &actions, &attr, cargv, cenvp)
+    return withCArrays(argv, envp) { a, e in
+        posix_spawn(&pid, path, &actions, &attr, UnsafeMutablePointer(mutating: a), UnsafeMutablePointer(mutating: e))
+    }
+}
+
+/// fork and execve (CCproSys), the program getting the user's core-dump limit
+/// while cpro keeps none: posix_spawn cannot set a limit in the child alone.
+func spawnWithUserCoreLimit(_ pid: inout pid_t, _ path: String, argv: [String], envp: [String], stdout: Int32, stderr: Int32) -> Int32 {
+    var limit = Hardening.userCoreLimit
+    return withCArrays(argv, envp) { a, e in cpro_spawn_with_core_limit(path, a, e, stdout, stderr, &limit, &pid) }
+}
+
+/// The forms in which a program may print a handed secret: as it is, in
+/// base64, URL (form) encoded, as a JSON string (non-ASCII raw or as \u
+/// escapes), and as HTTP Basic of client ID and secret; the technical
+/// password inside a handed CPRO_ACCOUNT as well. `exec --mask` conceals each.
+enum MaskForms {
+    static func of(_ handed: [(name: String, value: [UInt8])], secretNames: Set<String>) -> [[UInt8]] {
+        var values = handed.filter { secretNames.contains($0.name) }.map(\.value)
+        if let account = handed.first(where: { $0.name == "CPRO_ACCOUNT" }),
+           let (_, password) = try? CproAccount.decode(SecretBytes(copying: account.value)) {
+            values.append(password.unprotectedBytes)
+        }
+        if let id = handed.first(where: { $0.name == "PISTE_CLIENT_ID" })?.value,
+           let secret = handed.first(where: { $0.name == "PISTE_CLIENT_SECRET" })?.value {
+            values.append(Sodium.base64(id + [UInt8(ascii: ":")] + secret))
+        }
+        var forms: [[UInt8]] = []
+        for v in values {
+            forms.append(v)
+            forms.append(Sodium.base64(v))
+            forms.append(Sodium.base64(v, urlSafe: true))
+            forms.append(urlEncoded(v, spaceAsPlus: true))
+            forms.append(urlEncoded(v, spaceAsPlus: false))
+            for ascii in [false, true] {
+                for upper in [false, true] where ascii || !upper {
+                    let json = jsonEscaped(v, asciiOnly: ascii, upperHex: upper)
+                    forms.append(json)
+                    if v.contains(UInt8(ascii: "/")) { forms.append(escapingSlashes(json)) }
+                }
+            }
+        }
+        return forms.filter { !$0.isEmpty }
+    }
+
+    /// application/x-www-form-urlencoded and percent-encoding (RFC 3986 unreserved kept).
+    static func urlEncoded(_ bytes: [UInt8], spaceAsPlus: Bool) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            case UInt8(ascii: " ") where spaceAsPlus:
+                out.append(UInt8(ascii: "+"))
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+            }
+        }
+        return out
+    }
+
+    /// The contents of a JSON string (without its quotes).
+    static func jsonEscaped(_ bytes: [UInt8], asciiOnly: Bool, upperHex: Bool) -> [UInt8] {
+        func u(_ value: UInt32) -> String {
+            let h = String(value, radix: 16, uppercase: upperHex)
+            return "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+        }
+        var out = ""
+        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += u(scalar.value)
+            case _ where asciiOnly && scalar.value > 0x7E:
+                if scalar.value > 0xFFFF {
+                    let v = scalar.value - 0x10000
+                    out += u(0xD800 + (v >> 10)) + u(0xDC00 + (v & 0x3FF))
+                } else {
+                    out += u(scalar.value)
+                }
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return Array(out.utf8)
+    }
+
+    static func escapingSlashes(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.flatMap { $0 == UInt8(ascii: "/") ? [UInt8(ascii: "\\"), $0] : [$0] }
+    }
 }

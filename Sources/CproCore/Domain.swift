@@ -19,7 +19,7 @@ public enum PisteEnvironment: String, Sendable, CaseIterable, Codable, Comparabl
             // where a misplaced secret is not unheard of.
             throw Failure(
                 "unknown environment: use 'sandbox' (or 'qualif') or 'production' (or 'prod')",
-                fr: "environnement inconnu : utilisez « sandbox » (ou « qualif ») ou « production » (ou « prod »)")
+                fr: "environnement inconnu : utilisez « sandbox » (ou « qualif ») ou « production » (ou « prod »)").usage
         }
         return env
     }
@@ -44,7 +44,7 @@ public struct ProfileName: Hashable, Sendable, Comparable, CustomStringConvertib
         else {
             throw Failure(
                 "invalid profile name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                fr: "nom de profil invalide : 1 à 64 lettres, chiffres, « . », « _ » ou « - », commençant par une lettre ou un chiffre")
+                fr: "nom de profil invalide : 1 à 64 lettres, chiffres, « . », « _ » ou « - », commençant par une lettre ou un chiffre").usage
         }
         value = text
     }

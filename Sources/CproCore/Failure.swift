@@ -31,6 +31,13 @@ public struct Failure: CproError, CustomStringConvertible {
     /// 64 (EX_USAGE), as for a flag the parser refused.
     package var isUsage = false
 
+    /// The same failure, as a command-line mistake (exit 64).
+    package var usage: Failure {
+        var copy = self
+        copy.isUsage = true
+        return copy
+    }
+
     /// A failure outside the contract's diagnoses (input, files, usage).
     public init(_ en: String, fr: String) {
         self.diagnosis = nil

@@ -31,17 +31,34 @@ package enum SecureFiles {
     /// tightened; one owned by someone else is refused.
     package static func ensurePrivateDirectory(_ path: String) throws {
         var st = stat()
-        if stat(path, &st) == 0 {
+        // lstat: a symbolic link in place of cpro's folder is refused, never
+        // followed (it could lead into someone else's folder).
+        if lstat(path, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                throw Failure(
+                    "\(path) is a symbolic link; cpro keeps its state in real folders of its own and follows no link there: replace it with a folder (mkdir -m 700), or point CPRO_HOME or the XDG variables at the real place",
+                    fr: "\(path) est un lien symbolique ; cpro garde son état dans de vrais dossiers à lui et n'y suit aucun lien : remplacez-le par un dossier (mkdir -m 700), ou faites pointer CPRO_HOME ou les variables XDG vers le vrai emplacement")
+            }
             guard (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw IOError(operation: "not a folder:", path: path, code: ENOTDIR)
             }
             guard st.st_uid == geteuid() else {
                 throw Failure(
-                    "\(path) belongs to another user; cpro keeps its state only in folders of its own",
-                    fr: "\(path) appartient à un autre utilisateur ; cpro ne garde son état que dans ses propres dossiers")
+                    "\(path) belongs to another user (\(userName(st.st_uid))); cpro keeps its state only in folders of its own: choose another place (CPRO_HOME)",
+                    fr: "\(path) appartient à un autre utilisateur (\(userName(st.st_uid))) ; cpro ne garde son état que dans ses propres dossiers : choisissez un autre emplacement (CPRO_HOME)")
             }
+            // Never a chmod of a folder cpro did not create: it may be shared
+            // on purpose (a CPRO_HOME of /tmp would otherwise close /tmp).
             if st.st_mode & 0o077 != 0 {
-                guard chmod(path, 0o700) == 0 else { throw IOError(operation: "chmod", path: path, code: errno) }
+                let m = String(UInt32(st.st_mode & 0o7777), radix: 8)
+                let shared = st.st_mode & 0o1002 == 0o1002
+                throw Failure(
+                    "\(path) is open to other users (mode \(m)); cpro keeps its state only in private folders: "
+                        + (shared ? "it is a shared folder, so use a folder of your own inside it (mkdir -m 700 \(path)/cpro, then CPRO_HOME=\(path)/cpro)"
+                                  : "if it is cpro's own folder, close it with chmod 700 \(path); otherwise choose another place (CPRO_HOME)"),
+                    fr: "\(path) est ouvert aux autres utilisateurs (mode \(m)) ; cpro ne garde son état que dans des dossiers privés : "
+                        + (shared ? "c'est un dossier partagé : utilisez-y un dossier à vous (mkdir -m 700 \(path)/cpro, puis CPRO_HOME=\(path)/cpro)"
+                                  : "si c'est le dossier de cpro, fermez-le avec chmod 700 \(path) ; sinon choisissez un autre emplacement (CPRO_HOME)"))
             }
             return
         }
@@ -54,6 +71,20 @@ package enum SecureFiles {
         }
         // mkdir honours the umask, which can only remove bits; set the mode exactly.
         _ = chmod(path, 0o700)
+    }
+
+    /// The same file (device and inode) under both names, or the same text
+    /// when neither exists: a vault reached through a symbolic link is one vault.
+    package static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return a == b }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+
+    /// "user NAME (uid N)", or the uid alone when it has no name.
+    package static func userName(_ uid: uid_t) -> String {
+        guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return "uid \(uid)" }
+        return "user \(String(cString: name)) (uid \(uid))"
     }
 
     package static func exists(_ path: String) -> Bool {
@@ -83,9 +114,12 @@ package enum SecureFiles {
                 let mode = UInt32(st.st_mode & 0o7777)
                 let ownerOK = st.st_uid == me || (!isFile && st.st_uid == 0)
                 if !ownerOK {
+                    // Never "chown it": adopting a planted config would send
+                    // the client secret wherever it points.
+                    let owner = userName(st.st_uid)
                     throw Failure(
-                        "\(current) belongs to another user (uid \(st.st_uid)); cpro reads only state that is yours: run: chown \(me) \(current)",
-                        fr: "\(current) appartient à un autre utilisateur (uid \(st.st_uid)) ; cpro ne lit que des fichiers qui sont à vous : lancez : chown \(me) \(current)")
+                        "\(current) belongs to another user (\(owner)); cpro reads only state that is yours. Someone else made it: inspect it, then remove it (or ask \(owner) to) and store your own",
+                        fr: "\(current) appartient à un autre utilisateur (\(owner)) ; cpro ne lit que des fichiers qui sont à vous. Quelqu'un d'autre l'a créé : examinez-le, puis supprimez-le (ou demandez-le à \(owner)) et enregistrez le vôtre")
                 }
                 if mode & 0o022 != 0 {
                     let m = String(mode, radix: 8)

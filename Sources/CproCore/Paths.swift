@@ -24,9 +24,11 @@ package struct Paths: Sendable, Equatable {
     /// logout), else beside the vault.
     package var agentSocket: String {
         guard let run = runtimeDirectory else { return dataDirectory + "/agent.sock" }
-        // FNV-1a only tells vault files apart in a file name; nothing secret rests on it.
+        // Named from the vault's real path, so that a symlinked data folder
+        // names the same agent. FNV-1a only tells vault files apart in a file
+        // name; nothing secret rests on it.
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in vaultFile.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for b in Self.realPath(vaultFile).utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return run + "/cpro/agent-" + String(h, radix: 16) + ".sock"
     }
     /// The folders up to which state must be the user's (`SecureFiles.checkOwnership`):
@@ -57,9 +59,13 @@ package struct Paths: Sendable, Equatable {
             configDirectory: xdg("XDG_CONFIG_HOME", ".config") + "/cpro",
             dataDirectory: xdg("XDG_DATA_HOME", ".local/share") + "/cpro",
             cacheDirectory: xdg("XDG_CACHE_HOME", ".cache") + "/cpro")
+        // The XDG spec: a runtime folder that is not the user's alone (0700)
+        // is ignored; state then goes beside the vault.
         if let run = env["XDG_RUNTIME_DIR"], run.hasPrefix("/") {
             var st = stat()
-            if stat(run, &st) == 0, st.st_uid == geteuid(), (st.st_mode & S_IFMT) == S_IFDIR { paths.runtimeDirectory = trimmed(run) }
+            if lstat(run, &st) == 0, st.st_uid == geteuid(), (st.st_mode & S_IFMT) == S_IFDIR, st.st_mode & 0o077 == 0 {
+                paths.runtimeDirectory = trimmed(run)
+            }
         }
         paths.trustRoots = [home] + (paths.runtimeDirectory.map { [$0] } ?? [])
         return paths
@@ -89,5 +95,18 @@ package struct Paths: Sendable, Equatable {
         }
         throw Failure("cannot tell the home folder: set HOME or CPRO_HOME",
                       fr: "dossier personnel introuvable : définissez HOME ou CPRO_HOME")
+    }
+
+    /// The path with its symbolic links resolved (the folder's, when the file
+    /// does not exist yet); the text itself when neither resolves.
+    static func realPath(_ path: String) -> String {
+        func resolve(_ p: String) -> String? {
+            guard let r = realpath(p, nil) else { return nil }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        if let r = resolve(path) { return r }
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex, let dir = resolve(String(path[..<slash])) else { return path }
+        return dir + String(path[slash...])
     }
 }

@@ -49,7 +49,7 @@ package struct Settings: Sendable {
         guard let kind = BackendKind(rawValue: name) else {
             throw Failure(
                 "unknown backend; backends are \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))",
-                fr: "backend inconnu ; les backends sont \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                fr: "backend inconnu ; les backends sont \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))").usage
         }
         return kind
     }

@@ -25,4 +25,15 @@ package enum Sodium {
             if let base = raw.baseAddress { sodium_memzero(base, count) }
         }
     }
+
+    /// Base64 of `bytes` (libsodium's), standard alphabet padded or the URL
+    /// alphabet unpadded: how `exec --mask` recognises a handed secret that
+    /// a program prints encoded.
+    package static func base64(_ bytes: [UInt8], urlSafe: Bool = false) -> [UInt8] {
+        let variant = Int32(urlSafe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL)
+        let size = sodium_base64_encoded_len(bytes.count, variant)
+        var out = [CChar](repeating: 0, count: size)
+        _ = bytes.withUnsafeBufferPointer { sodium_bin2base64(&out, size, $0.baseAddress, bytes.count, variant) }
+        return out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    }
 }

@@ -212,6 +212,7 @@ package struct AHCTransport: HTTPTransport {
     }
 
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try LoopbackOwner.check(request.url)
         let host = URL(string: request.url)?.host ?? request.url
         var r = HTTPClientRequest(url: request.url)
         r.method = HTTPMethod(rawValue: request.method)

@@ -90,7 +90,9 @@ package struct CheckReport: Sendable {
     }
 
     /// Ready to work: every step passed (a warning does not stop the work).
-    package var ready: Bool { HealthStatus.of(diagnosis) <= .warning }
+    /// The technical password's expiry date has passed: CRITICAL, not ready.
+    package var passwordExpired = false
+    package var ready: Bool { HealthStatus.of(diagnosis) <= .warning && !passwordExpired }
     package var failedStep: StepID? { steps.first { $0.status == .failed }?.id }
     /// The step to fix: the failed one, or the one a warning is about.
     package var stepToFix: StepID? { failedStep ?? (diagnosis == .ok ? nil : Advice.step(for: diagnosis)) }
@@ -235,17 +237,28 @@ package struct Checker: Sendable {
         let p = Progress()
         let failure = await walk(p)
         var passwordCritical = false
+        // Expired already: CRITICAL and not ready, whatever --critical-days says.
+        let passwordExpired = failure == nil && p.expiresAt.map { $0 <= clock() } == true
         if failure == nil, let expiry = p.expiresAt, let critical = options.criticalDaysBefore, expiry - clock() < Int64(critical) * 86_400 {
             passwordCritical = true
         }
+        if passwordExpired { passwordCritical = true }
         if failure == nil, let expiry = p.expiresAt, passwordCritical || expiry - clock() < Int64(options.warnDaysBefore) * 86_400 {
             let days = max(0, (expiry - clock()) / 86_400)
             let source = p.expirySource == "chorus" ? Text.empty : p.expirySource == "declared"
                 ? Text(", from the declared change date", fr: ", d'après la date de changement déclarée")
                 : Text(", estimated from when it was stored", fr: ", estimé d'après sa date d'enregistrement")
-            p.concerns.append((.passwordExpiring, Text(
-                "the technical account's password expires in \(days) day(s) (\(expiry.rfc3339.prefix(10))\(source.en))",
-                fr: "le mot de passe du compte technique expire dans \(days) jour(s) (\(expiry.rfc3339.prefix(10))\(source.fr))")))
+            let date = expiry.rfc3339.prefix(10)
+            if passwordExpired {
+                let ago = (clock() - expiry) / 86_400
+                p.concerns.append((.passwordExpiring, Text(
+                    "the technical account's password expired \(ago) day(s) ago (\(date)\(source.en))",
+                    fr: "le mot de passe du compte technique a expiré il y a \(ago) jour(s) (\(date)\(source.fr))")))
+            } else {
+                p.concerns.append((.passwordExpiring, Text(
+                    "the technical account's password expires in \(days) day(s) (\(date)\(source.en))",
+                    fr: "le mot de passe du compte technique expire dans \(days) jour(s) (\(date)\(source.fr))")))
+            }
         }
         let (diagnosis, message, step): (Diagnosis, Text, StepID?)
         if let failure {
@@ -283,6 +296,7 @@ package struct Checker: Sendable {
         report.notes = p.notes
         report.tokenExpiresAt = p.tokenExpiresAt
         report.passwordCritical = passwordCritical
+        report.passwordExpired = passwordExpired
         return report
     }
 

@@ -51,11 +51,24 @@ package final class VaultAgent {
         started = Self.monotonic()
     }
 
+    /// The idle clock runs while the machine sleeps (CLOCK_BOOTTIME, as
+    /// ssh-agent's): a laptop closed overnight wakes up locked.
+    package static let idleClock = CLOCK_BOOTTIME
+
     static func monotonic() -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(idleClock, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+
+    /// Where an agent of this vault listens, recorded beside the vault: a
+    /// `vault lock` from cron, `su -`, ssh without a login session (another
+    /// runtime folder, or none) finds it there.
+    package static func recordPath(vault: String) -> String { SecureFiles.dirname(of: vault) + "/agent.where" }
+
+    /// Whether the key's memory could be locked (mlock): when it could not
+    /// (RLIMIT_MEMLOCK 0), the key may reach swap, and `vault status` says so.
+    private var keyLockedInMemory = true
 
     // MARK: the loop
 
@@ -95,18 +108,29 @@ package final class VaultAgent {
         var st = stat()
         if stat(path, &st) == 0 { socketIdentity = (UInt64(st.st_dev), UInt64(st.st_ino)) }
 
-        let signals = cpro_termination_signalfd()
-        defer { if signals >= 0 { close(signals) } }
+        let signals = cpro_termination_pipe()
         log("listening on \(path) for \(options.vaultPath)")
+        let record = Self.recordPath(vault: options.vaultPath)
+        do {
+            try SecureFiles.atomicWrite(record, bytes: Array("socket=\(path)\npid=\(getpid())\n".utf8))
+        } catch {
+            log("cannot record where it listens in \(record): \(error)")
+        }
+        defer {
+            // Only our own record: a newer agent may have written its own.
+            if let text = try? SecureFiles.read(record, limit: 4096), String(decoding: text, as: UTF8.self).contains("\npid=\(getpid())\n") {
+                unlink(record)
+            }
+        }
 
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
         while true {
             let n = poll(&fds, nfds_t(signals >= 0 ? 2 : 1), 1000)
             if n < 0 && errno != EINTR { break }
             if signals >= 0 && fds[1].revents != 0 {
-                var info = signalfd_siginfo()
-                _ = read(signals, &info, MemoryLayout<signalfd_siginfo>.size)
-                wipe("signal \(info.ssi_signo)")
+                var number: UInt8 = 0
+                _ = read(signals, &number, 1)
+                wipe("signal \(number)")
                 break
             }
             if fds[0].revents != 0 {
@@ -167,10 +191,20 @@ package final class VaultAgent {
     }
 
     var status: AgentStatus {
-        AgentStatus(
+        var s = AgentStatus(
             unlocked: master != nil, idleSeconds: idleSeconds,
             remainingSeconds: deadline.map { max(0, Int64(($0 - Self.monotonic()).rounded(.up))) },
             pid: getpid(), vault: options.vaultPath)
+        s.keyLockedInMemory = master == nil ? nil : keyLockedInMemory
+        return s
+    }
+
+    static func memlockLimit() -> String {
+        switch cpro_memlock_limit() {
+        case -1: "unknown"
+        case -2: "unlimited"
+        case let n: "\(n) bytes"
+        }
     }
 
     // MARK: one connection
@@ -251,6 +285,12 @@ package final class VaultAgent {
             _ = try VaultFormat.openPayload(file, header: parsed, master: key, path: options.vaultPath)
             master = key
             header = parsed.bytes
+            // sodium_malloc locks the pages when it can and says nothing when
+            // it cannot: ask again, and tell.
+            keyLockedInMemory = key.withUnsafeBytes { sodium_mlock(UnsafeMutableRawPointer(mutating: $0.baseAddress!), $0.count) } == 0
+            if !keyLockedInMemory {
+                log("warning: the key's memory could not be locked (mlock failed: RLIMIT_MEMLOCK is \(Self.memlockLimit())); it may be written to swap")
+            }
             everUnlocked = true
             idleSeconds = Int64(idle)
             touch()

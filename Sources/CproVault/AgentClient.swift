@@ -66,16 +66,29 @@ package enum UnixSocket {
     /// A connected socket, or nil at once when nothing listens there (no file,
     /// a stale socket: ENOENT, ECONNREFUSED), so a dead agent costs nothing.
     static func connect(_ path: String, timeout: Double) -> Int32? {
-        guard var addr = address(path) else { return nil }
+        if case .success(let fd) = connecting(path, timeout: timeout) { return fd }
+        return nil
+    }
+
+    /// The connected socket, or the errno of the failure: ENOENT and
+    /// ECONNREFUSED mean nothing listens; anything else may hide an agent.
+    static func connecting(_ path: String, timeout: Double) -> Result<Int32, Errno> {
+        guard var addr = address(path) else { return .failure(Errno(code: ENAMETOOLONG)) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return .failure(Errno(code: errno)) }
         setTimeouts(fd, seconds: timeout)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard rc == 0 else { close(fd); return nil }
-        return fd
+        guard rc == 0 else {
+            let code = errno
+            close(fd)
+            return .failure(Errno(code: code))
+        }
+        return .success(fd)
     }
+
+    struct Errno: Error { let code: Int32 }
 
     static func peer(_ fd: Int32) -> (uid: uid_t, pid: pid_t)? {
         var uid: uid_t = 0, pid: pid_t = 0
@@ -137,10 +150,14 @@ package struct AgentStatus: Sendable, Equatable {
     package var remainingSeconds: Int64?
     package var pid: Int32
     package var vault: String
+    /// Whether the key held is in locked memory (mlock); nil without a key
+    /// (or from an agent that does not say).
+    package var keyLockedInMemory: Bool?
 
     var encoded: [UInt8] {
         var text = "unlocked=\(unlocked ? 1 : 0)\nidle=\(idleSeconds)\npid=\(pid)\nvault=\(vault)\n"
         if let remainingSeconds { text += "remaining=\(remainingSeconds)\n" }
+        if let keyLockedInMemory { text += "mlocked=\(keyLockedInMemory ? 1 : 0)\n" }
         return Array(text.utf8)
     }
 
@@ -163,6 +180,7 @@ package struct AgentStatus: Sendable, Equatable {
               let pid = fields["pid"].flatMap({ Int32($0) }), let vault = fields["vault"] else { return nil }
         self.init(unlocked: u == "1", idleSeconds: idle, remainingSeconds: fields["remaining"].flatMap { Int64($0) },
                   pid: pid, vault: vault)
+        keyLockedInMemory = fields["mlocked"].map { $0 == "1" }
     }
 }
 
@@ -171,28 +189,66 @@ package struct AgentStatus: Sendable, Equatable {
 /// agent", so the caller falls back to the passphrase and never fails for it.
 package struct AgentClient: VaultFormat.RemoteSealer {
     package let socketPath: String
+    /// Other places an agent of the same vault may listen (the one recorded
+    /// beside the vault, started from another session): asked when
+    /// `socketPath` has no agent.
+    package let alternates: [String]
     /// Connect and answer budget: an agent that answers at all does so in
     /// well under a millisecond; one stopped in a debugger must not hold a command.
     let timeout: Double
 
-    package init(socketPath: String, timeout: Double = 0.5) {
+    package init(socketPath: String, alternates: [String] = [], timeout: Double = 0.5) {
         self.socketPath = socketPath
+        self.alternates = alternates.filter { $0 != socketPath }
         self.timeout = timeout
     }
+
+    /// The agent of the vault at `paths`: where this session would start it,
+    /// and where the running one recorded it listens.
+    package static func of(_ paths: Paths, timeout: Double = 0.5) -> AgentClient {
+        let record = recorded(vault: paths.vaultFile)
+        return AgentClient(socketPath: paths.agentSocket, alternates: record.map { [$0.socket] } ?? [], timeout: timeout)
+    }
+
+    /// The record an agent leaves beside its vault (VaultAgent.recordPath):
+    /// read only when it is ours and closed to others.
+    package static func recorded(vault: String) -> (socket: String, pid: Int32)? {
+        let path = VaultAgent.recordPath(vault: vault)
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+              let bytes = try? SecureFiles.read(path, limit: 4096) else { return nil }
+        var fields: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        guard let socket = fields["socket"], socket.hasPrefix("/"), let pid = fields["pid"].flatMap({ Int32($0) }) else { return nil }
+        return (socket, pid)
+    }
+
+    var candidates: [String] { [socketPath] + alternates }
 
     package struct Unavailable: Error {}
 
     /// The agent's folder must be ours and closed to others (else someone else
     /// could have put a socket there), and so must the process that answers.
-    func trusted() -> Bool {
+    static func trusted(_ socket: String) -> Bool {
         var st = stat()
-        guard stat(SecureFiles.dirname(of: socketPath), &st) == 0 else { return false }
+        guard stat(SecureFiles.dirname(of: socket), &st) == 0 else { return false }
         return st.st_uid == geteuid() && st.st_mode & 0o022 == 0
     }
 
     package func request(_ op: AgentWire.Op, _ parts: [SecretBytes] = []) -> (AgentWire.Answer, SecretBytes)? {
-        guard trusted(), let fd = UnixSocket.connect(socketPath, timeout: timeout) else { return nil }
-        defer { close(fd) }
+        for socket in candidates where Self.trusted(socket) {
+            if let fd = UnixSocket.connect(socket, timeout: timeout) {
+                defer { close(fd) }
+                return exchange(fd, op, parts)
+            }
+        }
+        return nil
+    }
+
+    func exchange(_ fd: Int32, _ op: AgentWire.Op, _ parts: [SecretBytes]) -> (AgentWire.Answer, SecretBytes)? {
         guard let peer = UnixSocket.peer(fd), peer.uid == geteuid() else { return nil }
         guard UnixSocket.sendFrame(fd, head: AgentWire.magic + [op.rawValue], parts: parts) else { return nil }
         var status: UInt8 = 0
@@ -236,9 +292,47 @@ package struct AgentClient: VaultFormat.RemoteSealer {
         }
     }
 
-    /// Wipes the agent's key; false when no agent answered.
-    package func lock() -> Bool {
-        guard let (answer, _) = request(.lock) else { return false }
-        return answer == .ok
+    package enum LockOutcome: Equatable {
+        /// These agents wiped the key.
+        case locked([String])
+        /// Nothing listens at any place an agent of this vault could.
+        case noAgent
+        /// Something may hold the key and could not be told to wipe it.
+        case unreachable(String, reason: String)
+    }
+
+    /// Asks every place an agent of this vault can listen to wipe its key.
+    /// "No agent" only when each place is empty or refuses connections and
+    /// no recorded agent process is alive: a failed connection is not proof.
+    package func lockEverywhere(vault: String) -> LockOutcome {
+        var locked: [String] = []
+        for socket in candidates {
+            var st = stat()
+            guard lstat(socket, &st) == 0 else { continue }
+            guard Self.trusted(socket) else { return .unreachable(socket, reason: "its folder is not yours alone") }
+            switch UnixSocket.connecting(socket, timeout: max(timeout, 2)) {
+            case .failure(let e) where e.code == ECONNREFUSED || e.code == ENOENT:
+                continue
+            case .failure(let e):
+                return .unreachable(socket, reason: String(cString: strerror(e.code)))
+            case .success(let fd):
+                let answer = exchange(fd, .lock, [])
+                close(fd)
+                guard let answer, answer.0 == .ok else { return .unreachable(socket, reason: "no answer to the lock request") }
+                locked.append(socket)
+            }
+        }
+        if locked.isEmpty, let record = Self.recorded(vault: vault), Self.isAgentProcess(record.pid) {
+            return .unreachable(record.socket, reason: "process \(record.pid) runs but does not answer there")
+        }
+        return locked.isEmpty ? .noAgent : .locked(locked)
+    }
+
+    /// Whether `pid` is alive and a cpro agent (its command line says so).
+    static func isAgentProcess(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM,
+              let bytes = try? SecureFiles.read("/proc/\(pid)/cmdline", limit: 4096) else { return false }
+        let words = bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return words.contains("agent")
     }
 }

@@ -59,6 +59,6 @@ package enum Backends {
     /// CPRO_VAULT_PASSPHRASE wins, so a CI job says which passphrase opens it.
     package static func agent(settings: Settings, environment: [String: String], wanted: Bool) -> AgentClient? {
         guard wanted, settings.config.bool("agent") != false, (environment["CPRO_VAULT_PASSPHRASE"] ?? "").isEmpty else { return nil }
-        return AgentClient(socketPath: settings.paths.agentSocket)
+        return AgentClient.of(settings.paths)
     }
 }

@@ -38,6 +38,10 @@ struct PisteSimCommand: AsyncParsableCommand {
     @Option(help: "Write the bound port to this file once listening.")
     var portFile: String?
 
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 (a free port) to 65535") }
+    }
+
     func run() async throws {
         let sim = Simulator()
         if let config {
@@ -77,6 +81,8 @@ struct PisteSimCommand: AsyncParsableCommand {
     static func banner(host: String, port: Int, clients: [(key: String, value: String)], accounts: [(key: String, value: String)]) -> String {
         let h = host.contains(":") ? "[\(host)]" : host
         var out = "piste-sim listening on http://\(h):\(port)\n"
+        // A wildcard address listens on loopback too; cpro takes plain http to loopback only.
+        let reach = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "[::1]" : h
         if let client = clients.first, let account = accounts.first {
             out += """
                 Test credentials (for cpro creds set, or cpro onboard):
@@ -89,8 +95,8 @@ struct PisteSimCommand: AsyncParsableCommand {
         }
         out += """
             Point cpro at it, in the shell where you run cpro:
-              export PISTE_OAUTH_URL=http://\(h):\(port)
-              export CPRO_API_URL=http://\(h):\(port)/cpro
+              export PISTE_OAUTH_URL=http://\(reach):\(port)
+              export CPRO_API_URL=http://\(reach):\(port)/cpro
 
             """
         return out

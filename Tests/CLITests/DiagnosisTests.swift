@@ -400,7 +400,7 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         let cli = try await Cli.withSim(sim)
         var env = cli.env
         env["CPRO_HOME"] = cli.home + "/fresh"
-        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let script = """
             umask 000
             printf '%s' "$SIM_SECRET" | "$CPRO" creds set --stdin client-secret || exit 10
@@ -456,7 +456,9 @@ func jsonObject(_ r: Cli.Result) throws -> [String: Any] {
         if geteuid() == 0 {
             chown(cli.home + "/config.toml", 65534, 65534)
             let foreign = try await cli.run(["creds", "list"])
-            #expect(foreign.status == 1 && foreign.stderr.contains("chown 0 \(cli.home)/config.toml"), "\(foreign.stderr)")
+            // Never "chown it": adopting a planted config would trust its endpoints.
+            #expect(foreign.status == 1 && foreign.stderr.contains("\(cli.home)/config.toml belongs to another user (user nobody (uid 65534))"), "\(foreign.stderr)")
+            #expect(foreign.stderr.contains("inspect it, then remove it") && !foreign.stderr.contains("chown"), "\(foreign.stderr)")
         }
     }
 }

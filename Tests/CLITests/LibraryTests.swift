@@ -55,7 +55,7 @@ import Glibc
     @Test func waitingForAnotherProcessesLockStallsNothing() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
-        try FileManager.default.createDirectory(atPath: cli.home + "/cache/tokens", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cli.home + "/cache/tokens", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let marker = cli.home + "/held"
         let holder = try Child(["/usr/bin/flock", cli.home + "/cache/tokens/default.sandbox.lock", "sh", "-c", "touch \(marker); sleep 8"],
                                environment: ["PATH": "/usr/bin:/bin"])

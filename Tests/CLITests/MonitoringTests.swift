@@ -169,7 +169,7 @@ import Testing
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
         let dir = cli.home + "/textfile"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let file = dir + "/cpro.prom"
         try "old content\n".write(toFile: file, atomically: true, encoding: .utf8)
         let r = try await cli.run(["health", "--format", "prometheus", "--output", file])

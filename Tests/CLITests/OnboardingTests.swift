@@ -373,7 +373,7 @@ final class ConnectionCounter: @unchecked Sendable {
 
     init() async throws {
         let dir = NSTemporaryDirectory() + "counter-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         countFile = dir + "/count"
         let script = """
             import socket, sys

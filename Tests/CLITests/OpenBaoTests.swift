@@ -122,7 +122,7 @@ import Testing
         var cli = Cli.onOpenBao(bao)
         cli.env.removeValue(forKey: "BAO_TOKEN")
         let home = cli.env["HOME"]!
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Data((bao.rootToken + "\n").utf8).write(to: URL(fileURLWithPath: home + "/.vault-token"))
         #expect(try await set(cli, "tech-login", "TECH_2@cpro.fr").status == 0)
         let status = try json(try await cli.run(["vault", "status", "--json"]))

@@ -196,7 +196,7 @@ struct SecretServiceTests {
             echo "after=$(count)"
             """
         // The keyring daemons keep their files in this test's own home.
-        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let (_, text) = try await spawnAndWait(
             ["/usr/bin/dbus-run-session", "--", "bash", "-c", script],
             env: ["PATH": "/usr/bin:/bin", "HOME": cli.home, "CPRO_HOME": cli.home, "CPRO_BIN": Cli.binary, "LANG": "C.UTF-8"])
@@ -229,7 +229,7 @@ struct SecretServiceTests {
             kill -CONT "$pid"
             echo "value=$("$CPRO_BIN" creds get client-id --backend secret-service)"
             """
-        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: cli.home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let (_, text) = try await spawnAndWait(
             ["/usr/bin/dbus-run-session", "--", "bash", "-c", script],
             env: ["PATH": "/usr/bin:/bin", "HOME": cli.home, "CPRO_HOME": cli.home, "CPRO_BIN": Cli.binary, "LANG": "C.UTF-8"])

@@ -118,11 +118,25 @@ func processIDs(commandPrefix prefix: String) -> [pid_t] {
 
 func sleep(ms: Int) async { try? await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000) }
 
+/// Waits (bounded) for a process to be gone; true when it is. A zombie
+/// counts as gone: a grandchild once `vault unlock` exited is not ours to reap.
+func processGone(_ pid: Int32, within seconds: Double = 30) async -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if kill(pid, 0) != 0 && errno == ESRCH { return true }
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z ") { return true }
+        await sleep(ms: 50)
+    }
+    return false
+}
+
 extension Cli {
     enum Step {
         case expect(String)
         case send(String)
         case interrupt
+        /// Ctrl-D at the start of a line: end of input.
+        case eof
         /// Sends a signal by name (TSTP, CONT) to cpro.
         case signal(String)
         /// Waits this many seconds, still reading the screen.
@@ -137,6 +151,7 @@ extension Cli {
             case .expect(let s): ["expect": s]
             case .send(let s): ["send": s]
             case .interrupt: ["interrupt": true]
+            case .eof: ["eof": true]
             case .signal(let name): ["signal": name]
             case .pause(let s): ["pause": s]
             case .echoState: ["echo_state": true]

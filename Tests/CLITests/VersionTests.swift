@@ -36,7 +36,7 @@ import Testing
     @Test(arguments: ["bash", "zsh", "fish"])
     func completionScriptLoadsInItsShell(_ shell: String) async throws {
         let dir = NSTemporaryDirectory() + "completion-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let gen = try await spawnAndWait([Cli.binary, "--generate-completion-script", shell], env: ["PATH": "/usr/bin:/bin"])
         #expect(gen.status == 0)

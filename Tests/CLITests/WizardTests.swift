@@ -145,6 +145,50 @@ import Testing
         #expect(get.stderr.contains("`cpro creds set tech-login --profile rep1 --env sandbox`"), "\(get.stderr)")
     }
 
+    /// Ctrl-D after values were saved: the resume line (with the profile),
+    /// not "nothing was changed".
+    @Test func ctrlDAfterASaveSaysHowToResumeWithTheProfile() async throws {
+        let sim = try await SimProcess()
+        var cli = Cli()
+        cli.env.merge(sim.env) { $1 }
+        try await cli.must(["vault", "init"])
+        let r = try await cli.interactive(["onboard", "--profile", "acme", "--env", "sandbox"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("PISTE client ID"), .send(Cli.simClientID),
+            .expect("PISTE client secret"), .send(Cli.simClientSecret),
+            .expect("technical account login"), .eof,
+            .expect("Run `cpro onboard --profile acme --env sandbox` again to resume"),
+        ])
+        #expect(r.status == 1, "\(r.stdout)")
+        #expect(!r.stdout.contains("nothing was changed"), "\(r.stdout)")
+        #expect(try await cli.run(["creds", "get", "client-id", "--profile", "acme"]).status == 0, "the verified values were saved")
+    }
+
+    /// A password past its rotation date: CRITICAL and not ready, in health
+    /// and in the wizard (it was WARNING "expires in 0 day(s)", and ready).
+    @Test func anExpiredTechnicalPasswordIsNotReady() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await sim.configure(["password_expiry": "2025-01-01"])
+        let health = try await cli.run(["health", "--json"])
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(health.stdout.utf8)) as? [String: Any])
+        #expect(health.status == 2 && o["status"] as? String == "critical", "\(health.stdout)")
+        #expect((o["message"] as? String)?.contains("expired") == true && (o["message"] as? String)?.contains("ago") == true, "\(o)")
+        let check = try await cli.run(["onboard", "--check", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any])?["ready"] as? Bool == false)
+
+        try await sim.configure(["password_expiry": "2099-01-01"])
+        var fresh = Cli()
+        fresh.env.merge(sim.env) { $1 }
+        try await fresh.must(["vault", "init"])
+        let wizard = try await fresh.interactive(["onboard", "--env", "sandbox"], Self.typeAll() + [
+            .expect("password set on Chorus Pro"), .send("2024-01-15"),
+            .expect("Not ready"), .expect("expired on 2025-03-14"),
+        ])
+        #expect(wizard.status == 1, "\(wizard.stdout)")
+        #expect(!wizard.stdout.contains("is ready"), "\(wizard.stdout)")
+    }
+
     /// Ctrl-C says how to resume, as `q` does, and exits as interrupted.
     @Test func ctrlCSaysHowToResume() async throws {
         let sim = try await SimProcess()
@@ -152,7 +196,7 @@ import Testing
         let r = try await cli.interactive(["onboard", "--env", "sandbox"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .interrupt,
-            .expect("Run `cpro onboard` again to resume"),
+            .expect("Run `cpro onboard --env sandbox` again to resume"),
         ])
         #expect(r.status == 130, "\(r.stdout)")
         #expect(r.stdout.contains("[pty-driver] echo=on"))
@@ -163,7 +207,8 @@ import Testing
     @Test func productionWithoutRaccordementIsNotReady() async throws {
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
-        let r = try await cli.interactive(["onboard", "--env", "production"], [
+        // --yes goes on without asking, but not past the raccordement.
+        let r = try await cli.interactive(["onboard", "--env", "production", "--yes"], [
             .expect("Passphrase for"), .send(Cli.passphrase),
             .expect("PISTE client ID"), .send(Cli.simClientID),
             .expect("PISTE client secret"), .send(Cli.simClientSecret),
@@ -203,10 +248,10 @@ import Testing
             .expect("Phrase de passe de"), .send(Cli.passphrase),
             .expect("identifiant client PISTE (client ID) : "), .send(Cli.simClientID),
             .expect("secret client PISTE (client secret) : "), .send("faux"),
-            .expect("[r]éessayer"), .send("q"),
+            .expect("[s]auvegarder sans vérification"), .send("q"),
         ], env: ["LANG": "fr_FR.UTF-8"])
         #expect(r.status == 1, "\(r.stdout)")
-        #expect(r.stdout.contains("Relancez `cpro onboard` pour reprendre"))
+        #expect(r.stdout.contains("Relancez `cpro onboard --env sandbox` pour reprendre"), "\(r.stdout)")
     }
 
     @Test func vaultStatusIsAlignedAndInOneLanguage() async throws {
@@ -240,7 +285,7 @@ import Testing
         #expect(busy.output.contains("port \(sim.port) on 127.0.0.1 is already in use") && busy.output.contains("--port 0"), "\(busy.output)")
         #expect(!busy.output.contains("errno"), "\(busy.output)")
         let dir = NSTemporaryDirectory() + "sim-banner-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         FileManager.default.createFile(atPath: dir + "/out", contents: nil)
         let child = try Child([SimProcess.binary, "--port", "0", "--port-file", dir + "/port"], environment: ["PATH": "/usr/bin:/bin"], stdout: dir + "/out")
@@ -346,6 +391,18 @@ import Testing
         #expect(!r.all.contains(secret))
         let parse = try await Cli().run(["health", "--format", secret])
         #expect(parse.status == 64 && !parse.all.contains(secret), "\(parse.stderr)")
+    }
+
+    @Test func aWrongOptionValueIsAUsageError() async throws {
+        for args in [["--env", "prodution", "health"], ["--profile", "bad name!", "creds", "list"], ["--backend", "nope", "creds", "list"],
+                     ["--lang", "de", "creds", "list"], ["vault", "unlock", "--for", "15"]] {
+            let r = try await Cli().run(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+        }
+        let typo = try await Cli().run(["config", "set", "sirt", "73282932000074"])
+        #expect(typo.status == 64 && typo.stderr.contains("did you mean siret"), "\(typo.stderr)")
+        let secretish = try await Cli().run(["config", "get", "Zx81-very-secret-Value"])
+        #expect(secretish.status == 64 && !secretish.stderr.contains("Zx81"), "\(secretish.stderr)")
     }
 
     @Test func execWithoutTheSeparatorSaysWhereTheCommandGoes() async throws {

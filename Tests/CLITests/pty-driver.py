@@ -3,7 +3,7 @@
 
 usage: pty-driver.py SCRIPT.json -- PROGRAM [ARG...]
 SCRIPT.json is a list of steps: {"expect": TEXT} waits for TEXT on the screen,
-{"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C,
+{"send": TEXT} types TEXT and Enter, {"interrupt": true} sends Ctrl-C, {"eof": true} Ctrl-D,
 {"pause": SECONDS} waits (reading the screen), {"signal": NAME} sends that signal (e.g. TSTP, CONT) to the program,
 {"post": URL, "body": OBJECT} posts OBJECT as JSON to URL (a simulator's
 admin endpoint on loopback, to change its behaviour mid-run),
@@ -77,6 +77,9 @@ for step in steps:
         time.sleep(0.2)
         os.kill(pid, getattr(signal, "SIG" + step["signal"]))
         time.sleep(0.2)
+    elif "eof" in step:
+        time.sleep(0.05)
+        os.write(fd, b"\x04")
     elif "interrupt" in step:
         time.sleep(0.05)
         os.write(fd, b"\x03")

@@ -23,11 +23,29 @@ import Testing
         #expect(throws: Failure.self) { try SecureFiles.read(dir + "/f", limit: 2) }
     }
 
-    @Test func anExistingLooseFolderIsTightened() throws {
+    /// A folder cpro did not create keeps its mode: refused with advice, never
+    /// chmod-ed (it may be shared on purpose). Failed on the code that tightened it.
+    @Test func anExistingLooseFolderIsRefusedNotChanged() throws {
         let dir = tempDir()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let e = try #require(throws: Failure.self) { try SecureFiles.ensurePrivateDirectory(dir) }
+        #expect(e.en.contains("mode 755") && e.en.contains("chmod 700 \(dir)"), "\(e.en)")
+        #expect(SecureFiles.mode(of: dir) == 0o755)
+        chmod(dir, 0o1777)
+        let shared = try #require(throws: Failure.self) { try SecureFiles.ensurePrivateDirectory(dir) }
+        #expect(!shared.en.contains("chmod") && shared.en.contains("mkdir -m 700 \(dir)/cpro"), "no advice to close a shared folder: \(shared.en)")
+        #expect(SecureFiles.mode(of: dir) == 0o1777)
+        chmod(dir, 0o700)
         try SecureFiles.ensurePrivateDirectory(dir)
-        #expect(SecureFiles.mode(of: dir) == 0o700)
+    }
+
+    /// A symbolic link where cpro's folder goes is refused, not followed.
+    @Test func aLinkInPlaceOfTheFolderIsRefused() throws {
+        let target = tempDir(), link = tempDir()
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        let e = try #require(throws: Failure.self) { try SecureFiles.ensurePrivateDirectory(link) }
+        #expect(e.en.contains("is a symbolic link"), "\(e.en)")
     }
 
     @Test func atomicWriteLeavesNoTemporaryAndReplacesWhole() throws {

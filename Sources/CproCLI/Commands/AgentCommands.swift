@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCproSys
 import CproCore
 import CproVault
 
@@ -20,11 +21,11 @@ struct VaultUnlock: AsyncParsableCommand {
     @OptionGroup var globals: GlobalOptions
 
     @Option(name: .customLong("for"), help: "Idle time before the key is wiped: 90s, 15m, 8h, 1d, or 0 for until logout.")
-    var duration = "15m"
+    var duration: String?
 
     func run() async throws {
         let ctx = try Context(globals)
-        let idle = try Self.seconds(duration)
+        let idle = try Self.seconds(duration ?? "15m")
         guard ctx.backend == .file else {
             throw Failure(
                 "only the file vault is unlocked through the session agent; the \(ctx.backend.rawValue) backend keeps its own session",
@@ -35,9 +36,16 @@ struct VaultUnlock: AsyncParsableCommand {
                 "the session agent is turned off (--no-agent, or agent = false in \(ctx.settings.paths.configFile))",
                 fr: "l'agent de session est désactivé (--no-agent, ou agent = false dans \(ctx.settings.paths.configFile))")
         }
+        // "Until logout" needs a logout the agent can see: its socket in the
+        // runtime folder, which the session manager removes at logout.
+        if idle == 0, ctx.settings.paths.runtimeDirectory.map({ !ctx.settings.paths.agentSocket.hasPrefix($0 + "/") }) ?? true {
+            throw Failure(
+                "--for 0 (until logout) needs a private runtime folder (XDG_RUNTIME_DIR), whose removal at logout the agent watches; here its socket is beside the vault\(ctx.environment["CPRO_HOME"].map { _ in " (CPRO_HOME)" } ?? ""), where no logout shows: give a duration instead (--for 8h)",
+                fr: "--for 0 (jusqu'à la déconnexion) demande un dossier d'exécution privé (XDG_RUNTIME_DIR), dont l'agent surveille la suppression à la déconnexion ; ici son socket est à côté du coffre\(ctx.environment["CPRO_HOME"].map { _ in " (CPRO_HOME)" } ?? ""), où aucune déconnexion ne se voit : donnez une durée (--for 8h)")
+        }
         let store = ctx.fileStore(agent: false)
-        let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
-        if let current = client.status(), current.unlocked, current.vault == store.path {
+        let client = AgentClient.of(ctx.settings.paths)
+        if let current = client.status(), current.unlocked, SecureFiles.sameFile(current.vault, store.path) {
             // Already open: say until when rather than ask the passphrase again.
             if ctx.output.json {
                 ctx.output.json(VaultUnlockedJSON(unlocked: true, idleSeconds: Int(current.idleSeconds), agentPID: Int(current.pid), socket: client.socketPath))
@@ -48,6 +56,11 @@ struct VaultUnlock: AsyncParsableCommand {
                                "Déjà déverrouillé : la clé est effacée à \(until) sauf usage d'ici là (après \(Self.text(current.idleSeconds)) sans usage), ou par `cpro vault lock`.")
             } else {
                 ctx.output.say("Already unlocked until logout (or `cpro vault lock`).", "Déjà déverrouillé jusqu'à la déconnexion (ou `cpro vault lock`).")
+            }
+            if let duration {
+                // The agent takes a duration with the key only: say how, rather than ignore it.
+                ctx.output.say("--for \(duration) was not applied: the duration is set at unlock. To change it: `cpro vault lock`, then `cpro vault unlock --for \(duration)`.",
+                               "--for \(duration) n'a pas été appliqué : la durée se fixe au déverrouillage. Pour la changer : `cpro vault lock`, puis `cpro vault unlock --for \(duration)`.")
             }
             return
         }
@@ -80,7 +93,7 @@ struct VaultUnlock: AsyncParsableCommand {
         guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n <= 366 * 86400 / unit else {
             throw Failure(
                 "--for takes a duration such as 90s, 15m, 8h or 1d (at most a year), or 0 for until logout",
-                fr: "--for prend une durée comme 90s, 15m, 8h ou 1d (un an au plus), ou 0 pour jusqu'à la déconnexion")
+                fr: "--for prend une durée comme 90s, 15m, 8h ou 1d (un an au plus), ou 0 pour jusqu'à la déconnexion").usage
         }
         return n * unit
     }
@@ -102,8 +115,20 @@ struct VaultLock: AsyncParsableCommand {
 
     func run() async throws {
         let ctx = try Context(globals)
-        let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
-        let wasRunning = client.lock()
+        // Every place an agent of this vault can listen: the one this session
+        // would use and the one recorded beside the vault (cron, su -, ssh).
+        let client = AgentClient.of(ctx.settings.paths, timeout: 2)
+        let wasRunning: Bool
+        switch client.lockEverywhere(vault: ctx.settings.paths.vaultFile) {
+        case .locked:
+            wasRunning = true
+        case .noAgent:
+            wasRunning = false
+        case .unreachable(let socket, let reason):
+            throw Failure(
+                "could not tell the session agent at \(socket) to wipe the key (\(reason)); it may still hold it: stop it (`pkill -u \(getuid()) -f 'cpro agent'`) or log out",
+                fr: "impossible de demander à l'agent de session de \(socket) d'effacer la clé (\(reason)) ; il la détient peut-être encore : arrêtez-le (`pkill -u \(getuid()) -f 'cpro agent'`) ou déconnectez-vous")
+        }
         if ctx.output.json {
             ctx.output.json(VaultLockedJSON(locked: true, agentWasRunning: wasRunning))
         }
@@ -131,6 +156,9 @@ struct AgentCommand: AsyncParsableCommand {
     var background = false
 
     func run() async throws {
+        // Started by hand or by a service: it keeps none of its caller's
+        // descriptors (the launcher already closes them for `vault unlock`).
+        InheritedDescriptors.closeInherited()
         let ctx = try Context(globals)
         // Its own session: the terminal that ran `vault unlock` closing must
         // not send it SIGHUP, which would wipe the key.
@@ -181,6 +209,9 @@ enum AgentLauncher {
         posix_spawn_file_actions_adddup2(&actions, devNull, 0)
         posix_spawn_file_actions_adddup2(&actions, devNull, 1)
         posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        // Nothing else of the caller's: a lock the caller holds (`flock job.lock
+        // cpro vault unlock`) must not stay held for the agent's whole life.
+        _ = cpro_spawn_close_from(&actions, 3)
         // The agent needs the same paths as this command, never a passphrase.
         var env = ctx.environment
         env["CPRO_VAULT_PASSPHRASE"] = nil
@@ -193,7 +224,7 @@ enum AgentLauncher {
         let rc = spawn(&pid, "/proc/self/exe", &actions, argv: [me, "agent", "--background"],
                        envp: env.map { "\($0.key)=\($0.value)" })
         guard rc == 0 else { throw SecureFiles.IOError(operation: "start the agent:", path: "/proc/self/exe", code: rc) }
-        let client = AgentClient(socketPath: socket)
+        let client = AgentClient(socketPath: socket)  // the one it starts, nowhere else
         for _ in 0..<300 {
             if client.status() != nil { return }
             // Reap it if it stopped already (another agent won the race, or it failed).

@@ -33,7 +33,12 @@ enum ConfigKey {
         if scoped.contains(key) { return Config.section(ctx.profile, ctx.pisteEnvironment) }
         if global.contains(key) { return [] }
         let all = (scoped + global).joined(separator: ", ")
-        throw Failure("unknown setting \(key); settings are \(all)", fr: "réglage inconnu \(key) ; les réglages sont \(all)")
+        // A near miss is a typo and may be shown; anything else could be a secret typed in the wrong place.
+        if let near = Suggestion.closest(to: key, among: ConfigKey.scoped + ConfigKey.global) {
+            throw Failure("unknown setting \(key); did you mean \(near)? Settings are \(all)",
+                          fr: "réglage inconnu \(key) ; vouliez-vous dire \(near) ? Les réglages sont \(all)").usage
+        }
+        throw Failure("unknown setting; settings are \(all)", fr: "réglage inconnu ; les réglages sont \(all)").usage
     }
 
     static func value(_ key: String, _ text: String) throws -> Config.Value {
@@ -144,6 +149,7 @@ struct ConfigList: AsyncParsableCommand {
         for (key, value, scope) in rows {
             ctx.output.data("\(key.padded(to: 28)) \(value.map(ConfigKey.text) ?? "-")  (\(scope))\n")
         }
-        ctx.output.say("effective endpoints: \(endpoints.oauthURL), \(endpoints.apiURL)", "points d'accès effectifs : \(endpoints.oauthURL), \(endpoints.apiURL)")
+        ctx.output.say("in use: \(endpoints.tokenEndpointNote.en); \(endpoints.apiEndpointNote.en)",
+                       "utilisés : \(endpoints.tokenEndpointNote.fr) ; \(endpoints.apiEndpointNote.fr)")
     }
 }

@@ -157,6 +157,17 @@ struct CredsExport: AsyncParsableCommand {
                 fr: "la sortie standard est un terminal : les secrets resteraient à l'écran. Redirigez-la, utilisez `cpro exec`, ou ajoutez --force")
         }
         let vars = try await HandedVariables.resolve(ctx, withToken: withToken, naming: mapping)
+        // `> file` made the file with the shell's umask (0644 usually): say so.
+        var st = stat()
+        if fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_mode & 0o044 != 0 {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink("/proc/self/fd/1", &buf, buf.count - 1)
+            let name = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "the output file"
+            let m = String(UInt32(st.st_mode & 0o777), radix: 8)
+            ctx.output.warn(Failure(
+                "\(name) is readable by other users (mode \(m)) and now holds secrets: chmod 600 it, and create such files under umask 077 ((umask 077; cpro creds export > FILE))",
+                fr: "\(name) est lisible par d'autres utilisateurs (mode \(m)) et contient maintenant des secrets : faites chmod 600, et créez ces fichiers sous umask 077 ((umask 077; cpro creds export > FICHIER))"))
+        }
         Output.write(1, Exporter.render(vars, as: fmt).unprotectedBytes)
     }
 }
@@ -221,11 +232,13 @@ struct Exec: AsyncParsableCommand {
             ctx.output.say(Failure("command not found: \(program)", fr: "commande introuvable : \(program)"))
             throw ExitCode(127)
         }
-        Hardening.restoreForChild()
+        // The program gets the descriptors cpro was given, none of cpro's own.
+        InheritedDescriptors.closeOursOnExec()
         let ci = (ctx.environment["CI"] ?? "").lowercased()
         if mask ?? (!ci.isEmpty && ci != "false" && ci != "0") {
             let original = Dictionary(mapping.map { ($0.value, $0.key) }) { a, _ in a }
-            let secrets = vars.filter { HandedVariables.secretNames.contains(original[$0.name] ?? $0.name) }.map { $0.value.unprotectedBytes }
+            let handed = vars.map { (name: original[$0.name] ?? $0.name, value: $0.value.unprotectedBytes) }
+            let secrets = MaskForms.of(handed, secretNames: HandedVariables.secretNames)
             do {
                 throw ExitCode(try MaskedRun.run(path, argv: command, envp: environment, secrets: secrets))
             } catch let e as MaskedRun.SpawnFailure {
@@ -234,6 +247,8 @@ struct Exec: AsyncParsableCommand {
                 throw ExitCode(e.code == ENOENT ? 127 : 126)
             }
         }
+        // cpro is replaced by the program: it gets the user's core limit back.
+        Hardening.restoreForChild()
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         // This runs on a worker thread, which blocks most signals; a blocked
@@ -313,10 +328,10 @@ struct Api: AsyncParsableCommand {
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
         do {
             let answer = try await client.post(trimmed, json: body, repeatability: retry.map { $0 ? .idempotent : .atMostOnce })
-            Output.write(1, answer.body + [0x0A])
+            Output.write(1, try Self.printable(answer.body, status: 200) + [0x0A])
         } catch let e as Failure where e.diagnosis == .chorusError {
             if let raw = e.body {
-                Output.write(1, raw + [0x0A])
+                Output.write(1, try Self.printable(raw, status: e.status ?? 0) + [0x0A])
                 if ctx.output.json {
                     // One JSON document on stdout: the answer, which holds codeRetour.
                     ctx.output.say(e)
@@ -325,5 +340,31 @@ struct Api: AsyncParsableCommand {
             }
             throw e
         }
+    }
+
+    /// What may go to standard output: JSON only (a server's bytes could
+    /// otherwise drive the terminal with escape sequences), and on a terminal
+    /// the C1 controls that JSON allows raw escaped as \u00XX.
+    static func printable(_ body: [UInt8], status: Int) throws -> [UInt8] {
+        guard String(validating: body, as: UTF8.self) != nil, JSONValue.parse(body) != nil else {
+            throw Failure(
+                .unexpectedResponse, "the API answered HTTP \(status) with a body that is not JSON; it is not printed (--verbose tells what cpro sent)",
+                fr: "l'API a répondu HTTP \(status) avec un corps qui n'est pas du JSON ; il n'est pas affiché (--verbose dit ce que cpro a envoyé)",
+                status: status)
+        }
+        guard isatty(1) == 1 else { return body }
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count)
+        for scalar in String(decoding: body, as: UTF8.self).unicodeScalars {
+            // Raw C0 controls cannot be inside valid JSON but whitespace; C1
+            // (and DEL, the line and paragraph separators) can, inside strings.
+            if (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                let hex = String(scalar.value, radix: 16)
+                out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+            } else {
+                out += Array(String(scalar).utf8)
+            }
+        }
+        return out
     }
 }

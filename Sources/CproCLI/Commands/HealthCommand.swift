@@ -4,6 +4,9 @@ import CproHTTP
 import CproOnboarding
 import CproPiste
 import CproVault
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -46,7 +49,7 @@ func printHuman(_ r: CheckReport, _ ctx: Context, steps: Bool) {
     let code = r.diagnosis == .ok ? "" : "\(r.diagnosis.rawValue): "
     ctx.output.data("\(label) \(selection): \(code)\(r.message(ctx.lang)) (\(r.durationMs) ms)\n")
     if let e = try? ctx.settings.endpoints(r.profile, r.environment), !e.arePISTEDefaults(r.environment) {
-        ctx.output.data("  " + ctx.lang.pick("endpoints: ", "points d'accès : ") + e.tokenEndpointNote(ctx.lang) + "; " + e.apiEndpointNote(ctx.lang) + "\n")
+        ctx.output.data("  " + ctx.lang.pick("endpoints: ", "points d'accès : ") + e.tokenEndpointNote(ctx.lang) + ctx.lang.pick("; ", " ; ") + e.apiEndpointNote(ctx.lang) + "\n")
     }
     if steps {
         for s in r.steps {
@@ -207,6 +210,14 @@ struct HealthCommand: AsyncParsableCommand {
     /// and these figures hold no secret.
     func emit(_ text: String, lang: Language) throws {
         guard let output else { return Output.write(1, Array(text.utf8)) }
+        // The rename would replace whatever is there: a FIFO, a device (as
+        // root, `--output /dev/null` replaced the system's node), a link.
+        var st = stat()
+        if lstat(output, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+            throw Failure(
+                "--output \(output) exists and is not a regular file (a device, a FIFO, a folder or a link); cpro replaces only regular files: name a file, or leave --output out to write to stdout",
+                fr: "--output \(output) existe et n'est pas un fichier ordinaire (un périphérique, un tube, un dossier ou un lien) ; cpro ne remplace que des fichiers ordinaires : nommez un fichier, ou omettez --output pour écrire sur la sortie standard")
+        }
         do {
             // No lock guards this file: only a dead writer's leftovers are removed.
             SecureFiles.removeStaleTemporaries(of: output, onlyDeadOwners: true)

@@ -27,7 +27,7 @@ struct Onboard: AsyncParsableCommand {
     @Flag(help: "Check and report only; never prompt.")
     var check = false
 
-    @Flag(name: [.long, .customShort("y")], help: "Answer yes to confirmations (go on to production); never blocks without a terminal.")
+    @Flag(name: [.long, .customShort("y")], help: "Go on to production without asking. The production raccordement, which cpro cannot see, is still asked.")
     var yes = false
 
     func run() async throws {
@@ -40,12 +40,18 @@ struct Onboard: AsyncParsableCommand {
         }
         let explicitEnv = globals.environment != nil || !(ctx.environment["CPRO_ENV"] ?? "").isEmpty
         var wizard = try Wizard(ctx: ctx, tty: tty, yes: yes)
-        tty.onInterrupt(say: Wizard.Quit().message(ctx.lang))
-        var ready = try await wizard.run(ctx.pisteEnvironment)
+        tty.onInterrupt(say: "cpro: " + Wizard.Quit(selection: ctx.selection).message(ctx.lang))
+        var ready = try await wizard.guarded { try await $0.run(ctx.pisteEnvironment) }
         if !explicitEnv && ctx.pisteEnvironment == .sandbox {
-            if try yes || wizard.confirm(ctx.lang.pick("Set up production now?", "Configurer la production maintenant ?")) {
+            var production = yes
+            if !production {
+                production = try await wizard.guarded { try $0.confirm(ctx.lang.pick("Set up production now?", "Configurer la production maintenant ?")) }
+            }
+            if production {
                 wizard.ctx = ctx.with(environment: .production)
-                ready = try await wizard.run(.production) && ready
+                tty.onInterrupt(say: "cpro: " + Wizard.Quit(selection: wizard.selection).message(ctx.lang))
+                let productionReady = try await wizard.guarded { try await $0.run(.production) }
+                ready = productionReady && ready
             } else {
                 wizard.say("Later: cpro onboard \(Selection(ctx.profile, .production).options)",
                            "Plus tard : cpro onboard \(Selection(ctx.profile, .production).options)")
@@ -85,11 +91,23 @@ struct Wizard {
         store = try ctx.store()
     }
 
+    /// The run stops (q, Ctrl-D, three refused answers); Ctrl-C says the same.
     struct Quit: CproError {
+        let selection: Selection
         var diagnosis: Diagnosis? { nil }
         func message(_ l: Language) -> String {
-            l.pick("stopped; what was verified is saved. Run `cpro onboard` again to resume.",
-                   "arrêté ; ce qui a été vérifié est enregistré. Relancez `cpro onboard` pour reprendre.")
+            l.pick("stopped; what was verified is saved. Run `cpro onboard \(selection.options)` again to resume.",
+                   "arrêté ; ce qui a été vérifié est enregistré. Relancez `cpro onboard \(selection.options)` pour reprendre.")
+        }
+    }
+
+    /// Ctrl-D at a prompt ends the run as `q` does: values may have been
+    /// saved already, so "nothing was changed" would be false.
+    mutating func guarded<T>(_ body: (inout Wizard) async throws -> T) async throws -> T {
+        do {
+            return try await body(&self)
+        } catch is Terminal.Cancelled {
+            throw Quit(selection: selection)
         }
     }
 
@@ -113,15 +131,18 @@ struct Wizard {
         let all: [(Choice, String, String, String, String)] = [
             (.edit, "e", "m", "[e]dit the values", "[m]odifier les valeurs"),
             (.again, "t", "r", "[t]ry again", "[r]éessayer"),
-            (.save, "s", "e", "[s]ave without verification", "[e]nregistrer sans vérification"),
+            (.save, "s", "s", "[s]ave without verification", "[s]auvegarder sans vérification"),
             (.quit, "q", "q", "[q]uit", "[q]uitter"),
         ]
         let options = all.filter { canEdit || $0.0 != .edit }
-        let question = options.map { lang.pick($0.3, $0.4) }.joined(separator: ", ") + lang.pick(": ", " : ")
+        let keys = options.map { lang.pick($0.1, $0.2) }
+        let question = options.map { lang.pick($0.3, $0.4) }.joined(separator: ", ")
+            + lang.pick(" (Enter: \(keys[0])): ", " (Entrée : \(keys[0])) : ")
         for _ in 0..<3 {
             let a = try tty.prompt(question, echo: true).unprotectedString.lowercased().trimmed()
             if a.isEmpty { return options[0].0 }
-            if let o = options.first(where: { a == lang.pick($0.1, $0.2) }) { return o.0 }
+            if let i = keys.firstIndex(of: a) { return options[i].0 }
+            line(lang.pick("   answer \(keys.joined(separator: ", "))", "   répondez \(keys.joined(separator: ", "))"))
         }
         return .quit
     }
@@ -205,7 +226,7 @@ struct Wizard {
                 case .save:
                     try await save(piste, &pending, store: store, verified: false)
                     break pistePhase
-                case .quit: throw Quit()
+                case .quit: throw Quit(selection: selection)
                 }
             }
         }
@@ -231,7 +252,7 @@ struct Wizard {
                 for s in report.structures ?? [] { tty.write("   \(ServerText.oneLine(s.identifiantStructure, limit: 40))  \(ServerText.oneLine(s.designationStructure))\n") }
                 for w in report.warnings { line("   ! \(w(lang))") }
                 for n in report.notes { line("   \(n(lang))") }
-                if typedPassword { try askPasswordDate(env) }
+                if typedPassword, let changed = try askPasswordDate(env), try !passwordStillValid(changed, env) { return false }
                 guard try raccordement(env) else { return false }
                 say("Done: \(selection) is ready. `cpro health \(selection.options)` checks it any time.",
                     "Terminé : \(selection) est prêt. `cpro health \(selection.options)` le vérifie à tout moment.")
@@ -252,7 +273,7 @@ struct Wizard {
                 say("Not ready: \(selection) fails at \(failing?.rawValue ?? "a step"). Fix it, then `cpro health \(selection.options)` checks it (or run `cpro onboard \(selection.options)` again).",
                     "Pas prêt : \(selection) échoue à l'étape \(failing?.rawValue ?? "?"). Corrigez-la, puis `cpro health \(selection.options)` la vérifie (ou relancez `cpro onboard \(selection.options)`).")
                 return false
-            case .quit: throw Quit()
+            case .quit: throw Quit(selection: selection)
             }
         }
     }
@@ -282,7 +303,21 @@ struct Wizard {
     /// When the technical password was set on Chorus Pro, for the 424-day
     /// reminder when Chorus Pro does not say. Enter records today, since the
     /// account was usually created just before the wizard runs.
-    func askPasswordDate(_ env: PisteEnvironment) throws {
+    /// A declared change date more than the rotation period ago: the password
+    /// has expired, whatever the check just said (Chorus Pro may still take it
+    /// for a while). Said, and not ready.
+    func passwordStillValid(_ changed: Int64, _ env: PisteEnvironment) throws -> Bool {
+        var days = 424
+        if case .integer(let n)? = try Settings.loadConfig(ctx.settings.paths).environmentValue(ctx.profile, env, "tech_password_rotation_days") { days = n }
+        let expiry = changed + Int64(days) * 86_400
+        guard expiry <= ctx.now else { return true }
+        say("Not ready: a technical password set on \(changed.rfc3339.prefix(10)) expired on \(expiry.rfc3339.prefix(10)) (every \(days) days). The structure's main manager changes it on \(Portals.chorus(env)); then `cpro creds set tech-password \(selection.options)`.",
+            "Pas prêt : un mot de passe technique défini le \(changed.rfc3339.prefix(10)) a expiré le \(expiry.rfc3339.prefix(10)) (tous les \(days) jours). Le gestionnaire principal de la structure le change sur \(Portals.chorus(env)) ; puis `cpro creds set tech-password \(selection.options)`.")
+        return false
+    }
+
+    @discardableResult
+    func askPasswordDate(_ env: PisteEnvironment) throws -> Int64? {
         for _ in 0..<3 {
             let answer = try tty.prompt(lang.pick(
                 "   When was this technical password set on Chorus Pro? (YYYY-MM-DD; Enter for today): ",
@@ -304,15 +339,17 @@ struct Wizard {
             }
             line(lang.pick("   recorded: \(value) (`cpro config set tech_password_changed_at DATE \(selection.options)` corrects it)",
                            "   enregistré : \(value) (`cpro config set tech_password_changed_at DATE \(selection.options)` le corrige)"))
-            return
+            return when
         }
+        return nil
     }
 
     /// The one step cpro cannot observe: explained, and confirmed in
     /// production, where an undeclared raccordement means not ready.
     func raccordement(_ env: PisteEnvironment) throws -> Bool {
         step(5, .raccordement, env)
-        guard env == .production, !yes else { return true }
+        // Asked even with --yes: cpro cannot see it, and "ready" rests on it.
+        guard env == .production else { return true }
         if try confirm(lang.pick("Is the raccordement declared on Chorus Pro for this PISTE application?",
                                  "Le raccordement est-il déclaré sur Chorus Pro pour cette application PISTE ?")) {
             return true
@@ -346,7 +383,7 @@ struct Wizard {
                 tty.write("   " + e.message(lang) + "\n")
             }
         }
-        throw Quit()
+        throw Quit(selection: selection)
     }
 
     /// Writes `fields` where the store does not already hold the value, reads

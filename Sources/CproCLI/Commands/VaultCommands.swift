@@ -67,15 +67,19 @@ struct VaultStatus: AsyncParsableCommand {
             let source = ctx.environment["CPRO_VAULT_PASSPHRASE"].map { !$0.isEmpty } == true
                 ? "CPRO_VAULT_PASSPHRASE" : (Terminal.open() != nil ? "prompt" : "none")
             status.details["passphrase_source"] = source
-            let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
+            let client = AgentClient.of(ctx.settings.paths)
             if ctx.agentRefused {
                 status.details["agent"] = "off"
-            } else if let agent = client.status(), agent.vault == ctx.settings.paths.vaultFile {
+            } else if let agent = client.status(), SecureFiles.sameFile(agent.vault, ctx.settings.paths.vaultFile) {
                 status.details["agent"] = agent.unlocked ? "unlocked" : "locked"
                 status.details["agent_pid"] = String(agent.pid)
                 if agent.unlocked {
                     status.details["agent_idle"] = agent.idleSeconds == 0 ? "until logout" : VaultUnlock.text(agent.idleSeconds)
                     if let r = agent.remainingSeconds { status.details["agent_expires"] = Self.isoTime(ctx.now + r) }
+                    if let locked = agent.keyLockedInMemory {
+                        // RLIMIT_MEMLOCK 0: the key may be written to swap (docs/security.md).
+                        status.details["agent_key_in_locked_memory"] = locked ? "yes" : "no (mlock failed: the key may reach swap)"
+                    }
                     if status.state == .locked { status.state = .ready }
                     // The explicit passphrase wins over the agent (Backends.agent).
                     if source != "CPRO_VAULT_PASSPHRASE" { status.details["passphrase_source"] = "agent" }
