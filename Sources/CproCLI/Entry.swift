@@ -69,7 +69,13 @@ package enum CproMain {
                 Output.write(1, Array((Cpro.fullMessage(for: error) + "\n").utf8))
             } else {
                 let advice = UsageAdvice.lines(for: args, lang: lang).map { $0 + "\n" }.joined()
-                Output.write(2, Array((SecretArguments.redact(Cpro.fullMessage(for: error), args: args) + "\n" + advice).utf8))
+                let text = SecretArguments.redact(Cpro.fullMessage(for: error), args: args)
+                Output.write(2, Array((text + "\n" + advice).utf8))
+                if output.json {
+                    // The same shape as every other failure under --json.
+                    let first = text.split(separator: "\n").first.map(String.init) ?? text
+                    output.json(ErrorJSON(error: .init(message: first, diagnosis: nil)))
+                }
             }
             return code
         }

@@ -355,11 +355,21 @@ package actor Simulator {
         return (r.status == 200, String(decoding: r.body, as: UTF8.self))
     }
 
+    static let tokenModes: Set<String> = ["normal", "invalid_client_400", "invalid_client_401", "no_subscription_401", "invalid_grant", "malformed", "no_expiry"]
+    static let apis: Set<String> = ["factures", "structures", "utilisateurs", "transverses"]
+    static let apiModes: Set<String> = ["normal", "forbidden_403", "tech_rejected", "code_retour_200", "code_retour_400", "server_error",
+                                        "malformed", "token_rejected", "unknown_path"]
+
     func configure(_ patch: [String: Any]) -> Response {
         var b = behaviour
         for (key, value) in patch {
             switch (key, value) {
-            case ("token", let v as String): b.token = v
+            // A misspelt API or behaviour is refused, not taken as "normal":
+            // a test that thinks it set a failure must not pass for it.
+            case ("token", let v as String) where Self.tokenModes.contains(v): b.token = v
+            case ("api", let v as [String: String]) where !v.keys.allSatisfy(Self.apis.contains) || !v.values.allSatisfy(Self.apiModes.contains):
+                let wrong = v.filter { !Self.apis.contains($0.key) || !Self.apiModes.contains($0.value) }.map { "\($0.key)=\($0.value)" }.sorted()
+                return .json(400, ["error": "unknown API or behaviour in api: \(wrong.joined(separator: ", ")); APIs: \(Self.apis.sorted().joined(separator: ", ")); behaviours: \(Self.apiModes.sorted().joined(separator: ", "))"])
             case ("token_fail", let v as [String: Any]):
                 b.tokenFailStatus = v["status"] as? Int ?? 503
                 b.tokenFailCount = v["count"] as? Int ?? 1
@@ -382,7 +392,10 @@ package actor Simulator {
             case ("clients", let v as [String: String]): clients = v
             case ("accounts", let v as [String: String]): accounts = v
             default:
-                return .json(400, ["error": "unknown or mistyped setting: \(key)"])
+                let known: Set<String> = ["token", "token_fail", "token_delay_ms", "token_lifetime", "api", "api_fail", "token_challenge",
+                                          "structure_status", "user_status", "password_expiry_ms", "api_delay_ms", "structures",
+                                          "password_expiry", "clients", "accounts"]
+                return .json(400, ["error": known.contains(key) ? "the value of \(key) has the wrong type or is unknown (docs/piste-sim.md)" : "unknown setting: \(key)"])
             }
         }
         behaviour = b

@@ -276,6 +276,38 @@ import Testing
         }
     }
 
+    /// A misspelt behaviour is refused, not silently "normal".
+    @Test func pisteSimRefusesAMisspeltBehaviour() async throws {
+        let sim = try await SimProcess()
+        for patch: [String: Any] in [["api": ["utilisateur": "forbidden_403"]], ["api": ["utilisateurs": "server_eror"]],
+                                     ["token": "invalid_clent_401"], ["structures": "abc"]] {
+            let answer = try await sim.admin("/_sim/config", patch)
+            #expect(answer["error"] != nil && answer["ok"] == nil, "\(patch): \(answer)")
+        }
+        #expect(try await sim.admin("/_sim/config", ["api": ["utilisateurs": "server_error"]])["ok"] as? Bool == true)
+    }
+
+    /// What the config says of removed values goes with them.
+    @Test func removingTheTechnicalPasswordForgetsItsDateAndMarks() async throws {
+        let cli = try await Cli.withSim(try await SimProcess())
+        try await cli.must(["config", "set", "tech_password_changed_at", "2026-01-02"])
+        try await cli.must(["creds", "remove"])
+        #expect(try await cli.run(["config", "get", "tech_password_changed_at"]).status == 1, "no longer set")
+    }
+
+    /// A URL cpro refuses is the configuration's fault: CRITICAL wrong_endpoint.
+    @Test func aRefusedAPIURLIsAWrongEndpoint() async throws {
+        let cli = try await Cli.withSim(try await SimProcess())
+        let r = try await cli.run(["health", "--json"], env: ["CPRO_API_URL": "http://127.0.0.1:9/api"])
+        #expect(r.status == 2 && r.stdout.contains("\"diagnosis\":\"wrong_endpoint\""), "\(r.stdout)")
+    }
+
+    /// Under --json, a parse error is on stdout in the shape of every failure.
+    @Test func parseErrorsUnderJSON() async throws {
+        let r = try await Cli().run(["--json", "helth"])
+        #expect(r.status == 64 && r.stdout.hasPrefix("{\"error\":{"), "\(r.stdout)")
+    }
+
     /// piste-sim's first lines: where it listens, its test credentials, the
     /// two exports; a busy port is said in words.
     @Test func pisteSimTellsAFirstTryWhatItNeeds() async throws {

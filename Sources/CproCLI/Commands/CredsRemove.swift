@@ -18,6 +18,7 @@ struct CredsRemove: AsyncParsableCommand {
         let targets = try storedFields(fields, allWhenEmpty: true)
         let store = try ctx.store()
         let removed = try await store.remove(targets.map(ctx.key)).map(\.field.rawValue)
+        try forgetSettings(of: removed, ctx)
         if ctx.output.json {
             ctx.output.json(CredsRemovedJSON(removed: removed, profile: ctx.profile.value, environment: ctx.pisteEnvironment.rawValue))
         } else if removed.isEmpty {
@@ -26,6 +27,27 @@ struct CredsRemove: AsyncParsableCommand {
             ctx.output.say(
                 "Removed \(removed.joined(separator: ", ")) for \(ctx.selection).",
                 "Supprimé : \(removed.joined(separator: ", ")) pour \(ctx.selection).")
+        }
+    }
+
+    /// What the config says about removed values goes with them: the
+    /// technical password's declared change date (a new password would
+    /// inherit the old one's rotation date) and their `unverified` marks.
+    func forgetSettings(of removed: [String], _ ctx: Context) throws {
+        guard !removed.isEmpty else { return }
+        let (profile, env) = (ctx.profile, ctx.pisteEnvironment)
+        let config = try Settings.loadConfig(ctx.settings.paths)
+        let dated = removed.contains(StoredField.techPassword.rawValue) && config.environmentValue(profile, env, "tech_password_changed_at") != nil
+        var marks: Set<String> = []
+        if case .string(let s)? = config.environmentValue(profile, env, "unverified") { marks = Set(s.split(separator: ",").map(String.init)) }
+        guard dated || !marks.isDisjoint(with: removed) else { return }
+        try Settings.updateConfig(ctx.settings.paths) { config in
+            if dated { try config.set("tech_password_changed_at", nil, in: Config.section(profile, env)) }
+            var latest = Set<String>()
+            if case .string(let s)? = config.environmentValue(profile, env, "unverified") { latest = Set(s.split(separator: ",").map(String.init)) }
+            latest.subtract(removed)
+            let value = latest.sorted().joined(separator: ",")
+            try config.set("unverified", value.isEmpty ? nil : .string(value), in: Config.section(profile, env))
         }
     }
 }

@@ -29,16 +29,18 @@ func runCheck(_ ctx: Context, _ store: CredentialStore, _ selection: Selection, 
     if case .string(let date)? = config.environmentValue(profile, env, "tech_password_changed_at") {
         options.passwordChangedAt = DateText.parse(date)
     }
+    let endpoints: Endpoints
     do {
-        // The checker reports a retired host in its own warnings.
-        let endpoints = try ctx.settings.endpoints(profile, env)
-        let checker = Checker(
-            store: store, profile: profile, environment: env, endpoints: endpoints, transport: ctx.transport,
-            tokens: scoped.tokenProvider(store, endpoints: endpoints), options: options, logger: ctx.logger)
-        return await checker.run()
+        endpoints = try ctx.settings.endpoints(profile, env)
     } catch {
-        return .failure(profile, env, (error as? CproError) ?? Failure("\(error)", fr: "\(error)"), default: .unexpectedResponse)
+        // A URL cpro refuses to use is the configuration's fault (CRITICAL), not an unreadable answer.
+        return .failure(profile, env, (error as? CproError) ?? Failure("\(error)", fr: "\(error)"), default: .wrongEndpoint)
     }
+    // The checker reports a retired host in its own warnings.
+    let checker = Checker(
+        store: store, profile: profile, environment: env, endpoints: endpoints, transport: ctx.transport,
+        tokens: scoped.tokenProvider(store, endpoints: endpoints), options: options, logger: ctx.logger)
+    return await checker.run()
 }
 
 /// Prints a report for people, on stdout (data) and the fix on stderr.

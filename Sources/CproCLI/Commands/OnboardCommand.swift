@@ -425,7 +425,8 @@ struct Wizard {
         }
         if !verified && !names.isEmpty {
             say("Saved without verification: \(names.joined(separator: ", ")) (marked unverified).",
-                "Enregistré sans vérification : \(names.joined(separator: ", ")) (marqué non vérifié).")
+                names.count > 1 ? "Enregistrés sans vérification : \(names.joined(separator: ", ")) (marqués non vérifiés)."
+                    : "Enregistré sans vérification : \(names.joined(separator: ", ")) (marqué non vérifié).")
         }
     }
 }

@@ -110,7 +110,8 @@ struct VaultStatus: AsyncParsableCommand {
     static func word(_ value: String, _ lang: Language) -> String {
         guard lang == .fr else { return value }
         let french = ["not running": "arrêté", "unlocked": "déverrouillé", "locked": "verrouillé", "off": "désactivé",
-                      "until logout": "jusqu'à la déconnexion", "prompt": "saisie au terminal", "none": "aucune", "agent": "agent"]
+                      "until logout": "jusqu'à la déconnexion", "prompt": "saisie au terminal", "none": "aucune", "agent": "agent",
+                      "yes": "oui", "no (mlock failed: the key may reach swap)": "non (mlock a échoué : la clé peut aller en swap)"]
         return french[value] ?? value
     }
 
