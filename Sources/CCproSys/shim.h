@@ -128,10 +128,10 @@ static inline int cpro_termination_pipe(void) {
     sa.sa_handler = cpro_signal_to_pipe;
     sa.sa_flags = SA_RESTART;
     sigfillset(&sa.sa_mask);
-    int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
     sigset_t set;
     sigemptyset(&set);
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < 4; i++) {
         if (sigaction(sigs[i], &sa, NULL) != 0) return -1;
         sigaddset(&set, sigs[i]);
     }

@@ -25,7 +25,9 @@ enum Hardening {
         var none = rlimit(rlim_cur: 0, rlim_max: originalCoreLimit.rlim_max)
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &none)
         _ = cpro_set_not_dumpable()
-        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+        // SIGQUIT too: the Swift backtracer answers it by printing registers
+        // and the memory they point at, then lets the process run on.
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGQUIT] {
             signal(sig, SIG_DFL)
         }
     }

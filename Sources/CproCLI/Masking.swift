@@ -165,15 +165,27 @@ enum MaskForms {
         var forms: [[UInt8]] = []
         for v in values {
             forms.append(v)
-            forms.append(Sodium.base64(v))
+            let padded = Sodium.base64(v)
+            forms.append(padded)
+            forms.append(Array(padded.prefix { $0 != UInt8(ascii: "=") }))  // no padding
             forms.append(Sodium.base64(v, urlSafe: true))
-            forms.append(urlEncoded(v, spaceAsPlus: true))
-            forms.append(urlEncoded(v, spaceAsPlus: false))
+            // Percent-encoding as each library writes it: every reserved
+            // character, or keeping `/` (Python's quote), or keeping what
+            // encodeURI keeps; upper- or lower-case hex; space as + or %20.
+            for kept in ["", "/", ";,/?:@&=+$#"] {
+                for upper in [true, false] {
+                    for plus in [true, false] {
+                        forms.append(urlEncoded(v, spaceAsPlus: plus, keep: Set(kept.utf8), upperHex: upper))
+                    }
+                }
+            }
             for ascii in [false, true] {
                 for upper in [false, true] where ascii || !upper {
-                    let json = jsonEscaped(v, asciiOnly: ascii, upperHex: upper)
-                    forms.append(json)
-                    if v.contains(UInt8(ascii: "/")) { forms.append(escapingSlashes(json)) }
+                    for htmlSafe in [false, true] {
+                        let json = jsonEscaped(v, asciiOnly: ascii, upperHex: upper, htmlSafe: htmlSafe)
+                        forms.append(json)
+                        if v.contains(UInt8(ascii: "/")) { forms.append(escapingSlashes(json)) }
+                    }
                 }
             }
         }
@@ -181,8 +193,8 @@ enum MaskForms {
     }
 
     /// application/x-www-form-urlencoded and percent-encoding (RFC 3986 unreserved kept).
-    static func urlEncoded(_ bytes: [UInt8], spaceAsPlus: Bool) -> [UInt8] {
-        let hex = Array("0123456789ABCDEF".utf8)
+    static func urlEncoded(_ bytes: [UInt8], spaceAsPlus: Bool, keep: Set<UInt8> = [], upperHex: Bool = true) -> [UInt8] {
+        let hex = Array((upperHex ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
         var out: [UInt8] = []
         for b in bytes {
             switch b {
@@ -191,6 +203,8 @@ enum MaskForms {
                 out.append(b)
             case UInt8(ascii: " ") where spaceAsPlus:
                 out.append(UInt8(ascii: "+"))
+            case _ where keep.contains(b):
+                out.append(b)
             default:
                 out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0xF)]]
             }
@@ -198,8 +212,9 @@ enum MaskForms {
         return out
     }
 
-    /// The contents of a JSON string (without its quotes).
-    static func jsonEscaped(_ bytes: [UInt8], asciiOnly: Bool, upperHex: Bool) -> [UInt8] {
+    /// The contents of a JSON string (without its quotes); `htmlSafe` writes
+    /// <, > and & as \u escapes, as Go's encoder does by default.
+    static func jsonEscaped(_ bytes: [UInt8], asciiOnly: Bool, upperHex: Bool, htmlSafe: Bool = false) -> [UInt8] {
         func u(_ value: UInt32) -> String {
             let h = String(value, radix: 16, uppercase: upperHex)
             return "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
@@ -213,6 +228,7 @@ enum MaskForms {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case _ where scalar.value < 0x20: out += u(scalar.value)
+            case _ where htmlSafe && (scalar == "<" || scalar == ">" || scalar == "&"): out += u(scalar.value)
             case _ where asciiOnly && scalar.value > 0x7E:
                 if scalar.value > 0xFFFF {
                     let v = scalar.value - 0x10000

@@ -123,6 +123,12 @@ package enum SecureFiles {
                 }
                 if mode & 0o022 != 0 {
                     let m = String(mode, radix: 8)
+                    // A shared folder (sticky, open to all, like /tmp) is not to be closed.
+                    if mode & 0o1002 == 0o1002 {
+                        throw Failure(
+                            "\(current) is a folder shared with other users (mode \(m)); cpro keeps no state directly in it: use a private folder inside it (mkdir -m 700 \(current)/cpro-$USER, then CPRO_HOME=\(current)/cpro-$USER)",
+                            fr: "\(current) est un dossier partagé avec d'autres utilisateurs (mode \(m)) ; cpro n'y garde pas d'état directement : utilisez-y un dossier privé (mkdir -m 700 \(current)/cpro-$USER, puis CPRO_HOME=\(current)/cpro-$USER)")
+                    }
                     throw Failure(
                         "\(current) is writable by other users (mode \(m)); cpro reads no state that others could have changed: run: chmod go-w \(current)",
                         fr: "\(current) est modifiable par d'autres utilisateurs (mode \(m)) ; cpro ne lit pas un état que d'autres ont pu changer : lancez : chmod go-w \(current)")

@@ -27,7 +27,7 @@ package enum LoopbackOwner {
     /// The uids of the sockets listening on `port` that a connection to
     /// `host` can reach: its own address, or a wildcard one.
     static func listeners(port: Int, host: String) -> [uid_t] {
-        let v4Targets: Set<String> = host == "localhost" ? ["7F000001"] : ipv4Hex(host).map { [$0] } ?? []
+        let v4Targets: Set<String> = host == "localhost" ? [ipv4Hex("127.0.0.1")!] : ipv4Hex(host).map { [$0] } ?? []
         let wantsV6 = host == "localhost" || host.contains(":")
         var out: [uid_t] = []
         for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {

@@ -22,12 +22,16 @@ package final class VaultAgent {
         /// Started on demand by `cpro vault unlock`: exit once no key is held.
         /// In the foreground (systemd), stay and wait for the next unlock.
         package var exitWhenLocked: Bool
+        /// Its socket is in the runtime folder, whose removal at logout it
+        /// sees: only then may a key be held "until logout".
+        package var seesLogout: Bool
 
-        package init(vaultPath: String, socketPath: String, floor: VaultFormat.KDFParams, exitWhenLocked: Bool) {
+        package init(vaultPath: String, socketPath: String, floor: VaultFormat.KDFParams, exitWhenLocked: Bool, seesLogout: Bool = false) {
             self.vaultPath = vaultPath
             self.socketPath = socketPath
             self.floor = floor
             self.exitWhenLocked = exitWhenLocked
+            self.seesLogout = seesLogout
         }
     }
 
@@ -61,10 +65,13 @@ package final class VaultAgent {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// Where an agent of this vault listens, recorded beside the vault: a
-    /// `vault lock` from cron, `su -`, ssh without a login session (another
-    /// runtime folder, or none) finds it there.
-    package static func recordPath(vault: String) -> String { SecureFiles.dirname(of: vault) + "/agent.where" }
+    /// Where an agent of this vault listens, recorded beside the vault, one
+    /// file per agent (two sessions may each run one): a `vault lock` from
+    /// cron, `su -`, ssh without a login session (another runtime folder, or
+    /// none) finds every one of them there.
+    package static func recordPath(vault: String, pid: Int32) -> String {
+        SecureFiles.dirname(of: vault) + "/agent-\(pid).where"
+    }
 
     /// Whether the key's memory could be locked (mlock): when it could not
     /// (RLIMIT_MEMLOCK 0), the key may reach swap, and `vault status` says so.
@@ -110,7 +117,7 @@ package final class VaultAgent {
 
         let signals = cpro_termination_pipe()
         log("listening on \(path) for \(options.vaultPath)")
-        let record = Self.recordPath(vault: options.vaultPath)
+        let record = Self.recordPath(vault: options.vaultPath, pid: getpid())
         do {
             try SecureFiles.atomicWrite(record, bytes: Array("socket=\(path)\npid=\(getpid())\n".utf8))
         } catch {
@@ -276,6 +283,11 @@ package final class VaultAgent {
         }
         do {
             guard let kek, idle <= UInt64(Int64.max / 2) else { throw Failure("malformed request", fr: "requête mal formée") }
+            // Whoever asks: this agent would keep the key until reboot.
+            guard idle > 0 || options.seesLogout else {
+                throw Failure("this agent cannot see a logout (its socket is not in a runtime folder): give a duration",
+                              fr: "cet agent ne peut pas voir de déconnexion (son socket n'est pas dans un dossier d'exécution) : donnez une durée")
+            }
             guard let file = try SecureFiles.read(options.vaultPath, limit: VaultFormat.maxFileSize) else {
                 throw Failure("no vault at \(options.vaultPath)", fr: "pas de coffre à \(options.vaultPath)")
             }

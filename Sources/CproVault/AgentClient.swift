@@ -206,24 +206,33 @@ package struct AgentClient: VaultFormat.RemoteSealer {
     /// The agent of the vault at `paths`: where this session would start it,
     /// and where the running one recorded it listens.
     package static func of(_ paths: Paths, timeout: Double = 0.5) -> AgentClient {
-        let record = recorded(vault: paths.vaultFile)
-        return AgentClient(socketPath: paths.agentSocket, alternates: record.map { [$0.socket] } ?? [], timeout: timeout)
+        return AgentClient(socketPath: paths.agentSocket, alternates: recorded(vault: paths.vaultFile).map(\.socket), timeout: timeout)
     }
 
-    /// The record an agent leaves beside its vault (VaultAgent.recordPath):
-    /// read only when it is ours and closed to others.
-    package static func recorded(vault: String) -> (socket: String, pid: Int32)? {
-        let path = VaultAgent.recordPath(vault: vault)
-        var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
-              let bytes = try? SecureFiles.read(path, limit: 4096) else { return nil }
-        var fields: [String: String] = [:]
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1)
-            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+    /// The records agents leave beside their vault (VaultAgent.recordPath),
+    /// read only when they are ours and closed to others; those of processes
+    /// that are gone are left out.
+    package static func recorded(vault: String) -> [(socket: String, pid: Int32)] {
+        let dir = SecureFiles.dirname(of: vault)
+        guard let handle = opendir(dir) else { return [] }
+        defer { closedir(handle) }
+        var out: [(socket: String, pid: Int32)] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("agent-"), name.hasSuffix(".where"), let pid = Int32(name.dropFirst(6).dropLast(6)) else { continue }
+            let path = dir + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+                  let bytes = try? SecureFiles.read(path, limit: 4096) else { continue }
+            var fields: [String: String] = [:]
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+            }
+            guard let socket = fields["socket"], socket.hasPrefix("/"), fields["pid"] == String(pid), isAgentProcess(pid) else { continue }
+            out.append((socket, pid))
         }
-        guard let socket = fields["socket"], socket.hasPrefix("/"), let pid = fields["pid"].flatMap({ Int32($0) }) else { return nil }
-        return (socket, pid)
+        return out.sorted { $0.pid < $1.pid }
     }
 
     var candidates: [String] { [socketPath] + alternates }
@@ -322,7 +331,12 @@ package struct AgentClient: VaultFormat.RemoteSealer {
                 locked.append(socket)
             }
         }
-        if locked.isEmpty, let record = Self.recorded(vault: vault), Self.isAgentProcess(record.pid) {
+        // A recorded agent whose socket did not take the lock may still hold the key.
+        for record in Self.recorded(vault: vault) where !locked.contains(record.socket) && !candidates.contains(record.socket) {
+            return .unreachable(record.socket, reason: "process \(record.pid) runs but was not reached there")
+        }
+        if locked.isEmpty, let record = Self.recorded(vault: vault).first(where: { !locked.contains($0.socket) }),
+           !candidates.contains(where: { SecureFiles.exists($0) }) {
             return .unreachable(record.socket, reason: "process \(record.pid) runs but does not answer there")
         }
         return locked.isEmpty ? .noAgent : .locked(locked)

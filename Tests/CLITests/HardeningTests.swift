@@ -64,7 +64,7 @@ import Glibc
 
     /// SIGTERM, SIGINT and SIGHUP wipe the key, are logged, and remove the
     /// socket: the default action used to kill the agent with the key unwiped.
-    @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP, SIGQUIT])
     func aSignalWipesTheKeyAndSaysSo(_ sig: Int32) async throws {
         let cli = Cli(passphrase: nil)
         try await cli.must(["creds", "import"], stdin: Array(Self.values.utf8), env: Self.pass)
@@ -76,7 +76,44 @@ import Glibc
         let log = (try? String(contentsOfFile: cli.home + "/agent.log", encoding: .utf8)) ?? ""
         #expect(log.contains("key wiped: signal \(sig)") && log.contains("stopped"), "\(log)")
         #expect(!FileManager.default.fileExists(atPath: cli.home + "/agent.sock"))
-        #expect(!FileManager.default.fileExists(atPath: cli.home + "/agent.where"))
+        let records = (try? FileManager.default.contentsOfDirectory(atPath: cli.home))?.filter { $0.hasPrefix("agent-") && $0.hasSuffix(".where") } ?? []
+        #expect(records.isEmpty, "its record is removed: \(records)")
+    }
+
+    /// Two agents of one vault (a desktop session's, and a foreground one
+    /// started where no runtime folder is set): each has its own record, and
+    /// `vault lock` from cron reaches the one holding the key. (One record was
+    /// overwritten by the second agent and removed with it.)
+    @Test func lockReachesEveryAgentOfTheVault() async throws {
+        let (cli, env, home) = try Self.desktop()
+        try await cli.must(["creds", "import"], stdin: Array(Self.values.utf8), env: Self.pass)
+        let first = try #require(pid(try await cli.run(["vault", "unlock", "--json", "--for", "10m"], env: Self.pass)))
+        defer { kill(first, SIGKILL) }
+        var cron = env
+        cron["XDG_RUNTIME_DIR"] = nil
+        FileManager.default.createFile(atPath: home + "/second.log", contents: nil)
+        let second = try Child([Cli.binary, "agent"], environment: cron, stdout: home + "/second.log")
+        defer { second.terminate() }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: home + "/.local/share/cpro/agent.sock") { await sleep(ms: 25) }
+        let records = try FileManager.default.contentsOfDirectory(atPath: home + "/.local/share/cpro").filter { $0.hasSuffix(".where") }
+        #expect(records.count == 2, "one record per agent: \(records)")
+        let lock = try await spawnAndWait([Cli.binary, "vault", "lock"], env: cron)
+        #expect(lock.status == 0 && lock.output.contains("Locked"), "\(lock.output)")
+        #expect(await gone(first), "the desktop session's agent wiped its key and ended")
+        #expect(try await cli.run(["creds", "get", "client-id"]).status == 1)
+    }
+
+    /// The agent keeps neither its caller's folder nor its secrets in its environment.
+    @Test func theAgentKeepsNoCallerFolderOrSecretVariable() async throws {
+        let cli = Cli(passphrase: nil)
+        try await cli.must(["creds", "import"], stdin: Array(Self.values.utf8), env: Self.pass)
+        let r = try await cli.run(["vault", "unlock", "--json"], env: Self.pass.merging(["PISTE_CLIENT_SECRET": "leaked-secret-value", "BAO_TOKEN": "s.leaked"]) { $1 })
+        let agent = try #require(pid(r), "\(r.stderr)")
+        defer { kill(agent, SIGKILL) }
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(agent)/environ"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        #expect(!environ.isEmpty && !environ.contains("leaked") && !environ.contains("CPRO_VAULT_PASSPHRASE"), "\(environ)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(agent)/cwd")) == "/")
+        #expect(try await cli.run(["vault", "lock"]).status == 0)
     }
 
     /// `flock job.lock cpro vault unlock`: the agent kept job.lock held for its life.
@@ -164,7 +201,7 @@ import Glibc
         let sim = try await SimProcess()
         let cli = try await Cli.withSim(sim)
         let probe = #"""
-            import base64, json, os, urllib.parse
+            import base64, json, os, re, urllib.parse
             s = os.environ["PISTE_CLIENT_SECRET"]; p = os.environ["CPRO_TECH_PASSWORD"]; i = os.environ["PISTE_CLIENT_ID"]
             for v in (s, p):
                 print("b64", base64.b64encode(v.encode()).decode())
@@ -186,6 +223,28 @@ import Glibc
         }
         #expect(!r.stdout.contains("Basic NWUx"), "\(r.stdout)")
         #expect(r.stdout.components(separatedBy: "<concealed by cpro>").count - 1 >= 13, "\(r.stdout)")
+    }
+
+    /// A secret with the characters encoders treat differently: Python's
+    /// quote (keeps /), lower-case hex, Go's JSON (<>& as \u escapes),
+    /// unpadded base64 and Basic.
+    @Test func maskConcealsWhatOtherEncodersWrite() async throws {
+        let secret = "Ab/cd+ef&gh<ij>Ü9 x"
+        let env = ["CPRO_BACKEND": "env", "PISTE_CLIENT_ID": Cli.simClientID, "PISTE_CLIENT_SECRET": secret,
+                   "CPRO_TECH_LOGIN": Cli.simTechLogin, "CPRO_TECH_PASSWORD": Cli.simTechPassword]
+        let probe = #"""
+            import base64, json, os, re, urllib.parse
+            s = os.environ["PISTE_CLIENT_SECRET"]; i = os.environ["PISTE_CLIENT_ID"]
+            print("quote", urllib.parse.quote(s))
+            print("lower", re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(s, safe="")))
+            print("go", json.dumps(s).replace("<", "\u003c").replace(">", "\u003e").replace("&", "\u0026"))
+            print("nopad", base64.b64encode(s.encode()).decode().rstrip("="))
+            print("basic", base64.b64encode((i + ":" + s).encode()).decode().rstrip("="))
+            """#
+        let r = try await Cli().run(["exec", "--mask", "--", "python3", "-c", probe], env: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 5 && lines.allSatisfy { $0.contains("<concealed by cpro>") && !$0.contains("gh") }, "\(r.stdout)")
     }
 
     /// With --with-token, CPRO_ACCOUNT carries the technical password: the
@@ -229,7 +288,7 @@ import Glibc
     /// JSON may carry C1 controls raw inside strings (U+009B is a CSI on
     /// some terminals): on a terminal they are written escaped.
     @Test func apiEscapesC1ControlsOnATerminal() async throws {
-        let server = try await TinyServer(answer: "{\"codeRetour\":0,\"libelle\":\"x\u{9B}2Jy\"}")
+        let server = try await TinyServer(answer: "{\"codeRetour\":0,\"libelle\":\"x\u{9B}2Jy\",\"b\":\"a\u{202E}cba\"}")
         defer { server.stop() }
         var cli = Cli()
         cli.env["PISTE_OAUTH_URL"] = server.base
@@ -238,6 +297,7 @@ import Glibc
         let r = try await cli.interactive(["api", "utilisateurs/v1/monCompte/recuperer/rattachements"], [.expect("codeRetour")],
                                           env: ["CPRO_VAULT_PASSPHRASE": Cli.passphrase])
         #expect(r.stdout.contains(#"x\u009b2Jy"#) && !r.stdout.contains("\u{9B}"), "\(r.stdout)")
+        #expect(r.stdout.contains(#"a\u202ecba"#) && !r.stdout.contains("\u{202E}"), "bidirectional overrides too: \(r.stdout)")
     }
 
     /// As root, `--output /dev/null` replaced the system's node: a FIFO, a
@@ -294,6 +354,9 @@ import Glibc
         try await cli.storeSimCredentials()
         let r = try await cli.run(["token"])
         #expect(r.status == 1 && r.stderr.contains("port \(port) on 127.0.0.1 is held by user nobody (uid 65534)"), "\(r.stderr)")
+        // The name localhost reaches the same listener.
+        let named = try await cli.run(["token"], env: ["PISTE_OAUTH_URL": "http://localhost:\(port)"])
+        #expect(named.status == 1 && named.stderr.contains("is held by user nobody"), "\(named.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/count"), "nothing was sent to it")
     }
 }

@@ -44,11 +44,10 @@ struct VaultUnlock: AsyncParsableCommand {
                 fr: "--for 0 (jusqu'à la déconnexion) demande un dossier d'exécution privé (XDG_RUNTIME_DIR), dont l'agent surveille la suppression à la déconnexion ; ici son socket est à côté du coffre\(ctx.environment["CPRO_HOME"].map { _ in " (CPRO_HOME)" } ?? ""), où aucune déconnexion ne se voit : donnez une durée (--for 8h)")
         }
         let store = ctx.fileStore(agent: false)
-        let client = AgentClient.of(ctx.settings.paths)
-        if let current = client.status(), current.unlocked, SecureFiles.sameFile(current.vault, store.path) {
+        if let current = AgentClient.of(ctx.settings.paths).status(), current.unlocked, SecureFiles.sameFile(current.vault, store.path) {
             // Already open: say until when rather than ask the passphrase again.
             if ctx.output.json {
-                ctx.output.json(VaultUnlockedJSON(unlocked: true, idleSeconds: Int(current.idleSeconds), agentPID: Int(current.pid), socket: client.socketPath))
+                ctx.output.json(VaultUnlockedJSON(unlocked: true, idleSeconds: Int(current.idleSeconds), agentPID: Int(current.pid), socket: ctx.settings.paths.agentSocket))
             }
             if let left = current.remainingSeconds {
                 let until = (ctx.now + left).rfc3339
@@ -65,6 +64,9 @@ struct VaultUnlock: AsyncParsableCommand {
             return
         }
         let key = try store.keyForAgent()
+        // The key goes to this session's agent only (started if need be), never
+        // to one found elsewhere: "until logout" rests on where it listens.
+        let client = AgentClient(socketPath: ctx.settings.paths.agentSocket)
         if client.status() == nil { try AgentLauncher.start(ctx) }
         let status: AgentStatus
         do {
@@ -160,13 +162,16 @@ struct AgentCommand: AsyncParsableCommand {
         // descriptors (the launcher already closes them for `vault unlock`).
         InheritedDescriptors.closeInherited()
         let ctx = try Context(globals)
+        // Paths are resolved: leave the caller's folder, which it would keep busy (unmounts).
+        _ = chdir("/")
         // Its own session: the terminal that ran `vault unlock` closing must
         // not send it SIGHUP, which would wipe the key.
         if background { _ = setsid() }
         let pid = getpid()
         let agent = VaultAgent(
             .init(vaultPath: ctx.settings.paths.vaultFile, socketPath: ctx.settings.paths.agentSocket,
-                  floor: ctx.fileStore(agent: false).readFloor, exitWhenLocked: background),
+                  floor: ctx.fileStore(agent: false).readFloor, exitWhenLocked: background,
+                  seesLogout: ctx.settings.paths.runtimeDirectory.map { ctx.settings.paths.agentSocket.hasPrefix($0 + "/") } ?? false),
             log: { line in Output.write(2, Array("\(AgentLauncher.timestamp()) cpro agent[\(pid)]: \(line)\n".utf8)) })
         do {
             try agent.run()
@@ -187,6 +192,14 @@ enum AgentLauncher {
     }
 
     static func timestamp() -> String { VaultStatus.isoTime(Int64(time(nil))) }
+
+    /// What the agent is started with: the variables that locate state and
+    /// set the language, never one that holds a secret.
+    static func environment(_ all: [String: String]) -> [String: String] {
+        let kept: Set<String> = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TMPDIR", "CPRO_HOME", "CPRO_PROFILE", "CPRO_ENV",
+                                 "CPRO_BACKEND", "DBUS_SESSION_BUS_ADDRESS", "SWIFT_BACKTRACE", "CPRO_TEST_WEAK_KDF"]
+        return all.filter { kept.contains($0.key) || $0.key.hasPrefix("XDG_") || $0.key.hasPrefix("LC_") }
+    }
 
     static func start(_ ctx: Context) throws {
         let socket = ctx.settings.paths.agentSocket
@@ -212,10 +225,10 @@ enum AgentLauncher {
         // Nothing else of the caller's: a lock the caller holds (`flock job.lock
         // cpro vault unlock`) must not stay held for the agent's whole life.
         _ = cpro_spawn_close_from(&actions, 3)
-        // The agent needs the same paths as this command, never a passphrase.
-        var env = ctx.environment
-        env["CPRO_VAULT_PASSPHRASE"] = nil
-        env["CPRO_VAULT_NEW_PASSPHRASE"] = nil
+        // The agent needs the same paths and language as this command, and
+        // nothing else of its caller's: no passphrase, no credential variable,
+        // no OpenBao token (they would sit in /proc/PID/environ for its life).
+        let env = AgentLauncher.environment(ctx.environment)
         // argv[0] the binary's own path, so `ps` says which cpro this is.
         var exe = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink("/proc/self/exe", &exe, exe.count - 1)

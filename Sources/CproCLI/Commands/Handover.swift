@@ -358,7 +358,10 @@ struct Api: AsyncParsableCommand {
         for scalar in String(decoding: body, as: UTF8.self).unicodeScalars {
             // Raw C0 controls cannot be inside valid JSON but whitespace; C1
             // (and DEL, the line and paragraph separators) can, inside strings.
-            if (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+            // Bidirectional controls too: they reorder what the screen shows.
+            let v = scalar.value
+            if (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+                || v == 0x200E || v == 0x200F || v == 0x061C {
                 let hex = String(scalar.value, radix: 16)
                 out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
             } else {
