@@ -39,6 +39,16 @@ import Testing
         try SecureFiles.ensurePrivateDirectory(dir)
     }
 
+    /// State under a shared folder (sticky, open to all, like /tmp) gets the
+    /// advice to make a private folder inside it, never to close the folder.
+    @Test func aSharedFolderIsNeverToBeClosed() throws {
+        let dir = tempDir()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(dir, 0o1777)
+        let e = try #require(throws: Failure.self) { try SecureFiles.checkOwnership(dir + "/config.toml", roots: [dir]) }
+        #expect(e.en.contains("shared with other users") && e.en.contains("mkdir -m 700") && !e.en.contains("chmod"), "\(e.en)")
+    }
+
     /// A symbolic link where cpro's folder goes is refused, not followed.
     @Test func aLinkInPlaceOfTheFolderIsRefused() throws {
         let target = tempDir(), link = tempDir()
