@@ -189,6 +189,21 @@ import Testing
         #expect(!wizard.stdout.contains("is ready"), "\(wizard.stdout)")
     }
 
+    /// One passphrase for the whole run: production after the sandbox asks none.
+    @Test func productionAfterTheSandboxAsksNoSecondPassphrase() async throws {
+        let sim = try await SimProcess()
+        let cli = try await Cli.withSim(sim)
+        try await cli.storeSimCredentials(env: "production")
+        let r = try await cli.interactive(["onboard", "--yes"], [
+            .expect("Passphrase for"), .send(Cli.passphrase),
+            .expect("default / sandbox is ready"),
+            .expect("Is the raccordement declared"), .send("y"),
+            .expect("default / production is ready"),
+        ])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.components(separatedBy: "Passphrase for").count == 2, "asked once: \(r.stdout)")
+    }
+
     /// Ctrl-C says how to resume, as `q` does, and exits as interrupted.
     @Test func ctrlCSaysHowToResume() async throws {
         let sim = try await SimProcess()
