@@ -57,7 +57,7 @@ import Glibc
         let cli = try await Cli.withSim(sim)
         try FileManager.default.createDirectory(atPath: cli.home + "/cache/tokens", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let marker = cli.home + "/held"
-        let holder = try Child(["/usr/bin/flock", cli.home + "/cache/tokens/default.sandbox.lock", "sh", "-c", "touch \(marker); sleep 8"],
+        let holder = try Child(["/usr/bin/flock", cli.home + "/cache/tokens/default.sandbox.lock", "sh", "-c", "touch \(marker); sleep 20"],
                                environment: ["PATH": "/usr/bin:/bin"])
         for _ in 0..<400 where !FileManager.default.fileExists(atPath: marker) { await sleep(ms: 25) }
         #expect(FileManager.default.fileExists(atPath: marker))
@@ -70,9 +70,12 @@ import Glibc
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
         // One second of beats; a stalled pool would beat only after the
-        // holder lets go, eight seconds after it took the lock.
+        // holder lets go, twenty seconds after it took the lock. The bound is
+        // well under that but well over what 50 clients' key derivations cost
+        // on two loaded cores (they starve the pool of CPU, not of threads:
+        // 5 to 9 s seen in full CI runs; issue 27 makes it one derivation).
         let beat = try #require(object["heartbeat_s"] as? Double)
-        #expect(beat < 5, "the heartbeat waited for the lock holder: \(text)")
+        #expect(beat < 15, "the heartbeat waited for the lock holder: \(text)")
         #expect(object["tokens"] as? Int == 50 && object["failed"] as? Int == 0, "\(text)")
         #expect(try await sim.tokenRequests == 1)
         _ = await holder.wait()
