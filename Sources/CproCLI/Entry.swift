@@ -16,8 +16,9 @@ import Glibc
 /// user's language and an exit status. No error text ever repeats an argument
 /// that could be a secret.
 package enum CproMain {
-    /// Called first by main.swift, before cpro opens anything: the
-    /// descriptors the process was given are recorded.
+    /// Called by main.swift when the fast path did not answer, before the
+    /// full path opens anything: the descriptors the process was given are
+    /// recorded (the fast path hands nothing on, and closes what it opens).
     package static func prepare(_ argv: [String] = CommandLine.arguments) {
         InheritedDescriptors.record()
     }

@@ -14,10 +14,15 @@ struct Masker {
     static let minimumLength = 4
 
     let secrets: [[UInt8]]
+    /// The secrets by their first byte, longest first: each output byte is
+    /// compared with the few forms that can start there, not with all of them
+    /// (every secret comes in some thirty encodings).
+    private let byFirstByte: [UInt8: [[UInt8]]]
     private var carry: [UInt8] = []
 
     init(_ values: [[UInt8]]) {
         secrets = Array(Set(values.filter { $0.count >= Self.minimumLength })).sorted { $0.count > $1.count }
+        byFirstByte = Dictionary(grouping: secrets) { $0[0] }
     }
 
     /// The bytes that can be shown now.
@@ -28,13 +33,13 @@ struct Masker {
         out.reserveCapacity(buf.count)
         var i = 0
         scan: while i < buf.count {
-            for s in secrets where buf.count - i >= s.count && buf[i] == s[0] && buf[i..<i + s.count].elementsEqual(s) {
+            for s in byFirstByte[buf[i]] ?? [] where buf.count - i >= s.count && buf[i..<i + s.count].elementsEqual(s) {
                 out += Self.marker
                 i += s.count
                 continue scan
             }
             let rest = buf.count - i
-            if secrets.contains(where: { rest < $0.count && $0.starts(with: buf[i...]) }) {
+            if (byFirstByte[buf[i]] ?? []).contains(where: { rest < $0.count && $0.starts(with: buf[i...]) }) {
                 carry = Array(buf[i...])
                 break
             }

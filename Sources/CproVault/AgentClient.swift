@@ -188,25 +188,41 @@ package struct AgentStatus: Sendable, Equatable {
 /// (no agent, a stale socket, a foreign owner, a slow answer) reads as "no
 /// agent", so the caller falls back to the passphrase and never fails for it.
 package struct AgentClient: VaultFormat.RemoteSealer {
-    package let socketPath: String
-    /// Other places an agent of the same vault may listen (the one recorded
-    /// beside the vault, started from another session): asked when
-    /// `socketPath` has no agent.
-    package let alternates: [String]
+    /// The one socket given, or the vault whose agents are looked up when
+    /// first asked: every store of the file vault holds a client, and a
+    /// command that never asks (a warm `cpro token`) must not pay for
+    /// resolving the vault's real path and reading the agents' records.
+    private enum Place {
+        case socket(String)
+        case vault(Paths)
+    }
+    private let place: Place
     /// Connect and answer budget: an agent that answers at all does so in
     /// well under a millisecond; one stopped in a debugger must not hold a command.
     let timeout: Double
 
-    package init(socketPath: String, alternates: [String] = [], timeout: Double = 0.5) {
-        self.socketPath = socketPath
-        self.alternates = alternates.filter { $0 != socketPath }
+    package init(socketPath: String, timeout: Double = 0.5) {
+        place = .socket(socketPath)
         self.timeout = timeout
     }
 
     /// The agent of the vault at `paths`: where this session would start it,
-    /// and where the running one recorded it listens.
+    /// and where the running ones recorded they listen.
     package static func of(_ paths: Paths, timeout: Double = 0.5) -> AgentClient {
-        return AgentClient(socketPath: paths.agentSocket, alternates: recorded(vault: paths.vaultFile).map(\.socket), timeout: timeout)
+        AgentClient(place: .vault(paths), timeout: timeout)
+    }
+
+    private init(place: Place, timeout: Double) {
+        self.place = place
+        self.timeout = timeout
+    }
+
+    /// Where this session's agent listens (or would).
+    package var socketPath: String {
+        switch place {
+        case .socket(let s): s
+        case .vault(let paths): paths.agentSocket
+        }
     }
 
     /// The records agents leave beside their vault (VaultAgent.recordPath),
@@ -235,7 +251,17 @@ package struct AgentClient: VaultFormat.RemoteSealer {
         return out.sorted { $0.pid < $1.pid }
     }
 
-    var candidates: [String] { [socketPath] + alternates }
+    /// This session's socket, then those other agents of the same vault
+    /// recorded (started from another session).
+    var candidates: [String] {
+        switch place {
+        case .socket(let s):
+            return [s]
+        case .vault(let paths):
+            let own = paths.agentSocket
+            return [own] + Self.recorded(vault: paths.vaultFile).map(\.socket).filter { $0 != own }
+        }
+    }
 
     package struct Unavailable: Error {}
 
@@ -315,7 +341,8 @@ package struct AgentClient: VaultFormat.RemoteSealer {
     /// no recorded agent process is alive: a failed connection is not proof.
     package func lockEverywhere(vault: String) -> LockOutcome {
         var locked: [String] = []
-        for socket in candidates {
+        let places = candidates
+        for socket in places {
             var st = stat()
             guard lstat(socket, &st) == 0 else { continue }
             guard Self.trusted(socket) else { return .unreachable(socket, reason: "its folder is not yours alone") }
@@ -331,13 +358,15 @@ package struct AgentClient: VaultFormat.RemoteSealer {
                 locked.append(socket)
             }
         }
-        // A recorded agent whose socket did not take the lock may still hold the key.
-        for record in Self.recorded(vault: vault) where !locked.contains(record.socket) && !candidates.contains(record.socket) {
-            return .unreachable(record.socket, reason: "process \(record.pid) runs but was not reached there")
-        }
-        if locked.isEmpty, let record = Self.recorded(vault: vault).first(where: { !locked.contains($0.socket) }),
-           !candidates.contains(where: { SecureFiles.exists($0) }) {
-            return .unreachable(record.socket, reason: "process \(record.pid) runs but does not answer there")
+        // A live recorded agent that did not take the lock may still hold the
+        // key: one that started meanwhile, or one whose socket is gone.
+        for record in Self.recorded(vault: vault) where !locked.contains(record.socket) {
+            if !places.contains(record.socket) {
+                return .unreachable(record.socket, reason: "process \(record.pid) runs but was not reached there")
+            }
+            if locked.isEmpty && !places.contains(where: { SecureFiles.exists($0) }) {
+                return .unreachable(record.socket, reason: "process \(record.pid) runs but does not answer there")
+            }
         }
         return locked.isEmpty ? .noAgent : .locked(locked)
     }

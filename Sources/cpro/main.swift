@@ -4,8 +4,9 @@ import CproCLI
 import Glibc
 #endif
 
-// Before anything can start a thread: what the agent blocks, and which
-// descriptors came from outside (cpro exec hands only those on).
-CproMain.prepare()
+// The warm answer first: it hands nothing on and needs nothing recorded.
 if let code = CproMain.fast() { exit(code) }
+// Before the full path opens anything: which descriptors came from outside
+// (cpro exec hands only those on; the agent closes them).
+CproMain.prepare()
 exit(await CproMain.run())
